@@ -1,0 +1,60 @@
+"""The dataset contract: uint8 images `[C, H, W]` (and int64 labels) at one square resolution.
+
+The loop converts to float [-1, 1] once, on the device. Models are built from a dataset's
+`resolution`, `channels` and `num_classes`, so the user never states the image size twice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+class ImageDataset(Dataset):
+    """Base class: subclasses set the attributes below and implement `__len__`/`__getitem__`."""
+
+    name: str = ""
+    resolution: int = 0
+    channels: int = 0
+    num_classes: int = 0
+    #: What was done to the source images (for the run log), e.g. "center-cropped, resized".
+    description: str = ""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class ArrayDataset(ImageDataset):
+    """Images held in memory as one uint8 array `[N, C, H, W]`, with optional labels `[N]`."""
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        name: str,
+        description: str = "",
+        num_classes: int | None = None,
+    ) -> None:
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[2] != images.shape[3]:
+            raise ValueError(f"expected uint8 [N, C, H, H] images, got {images.dtype} {images.shape}")
+        self.images = torch.from_numpy(np.ascontiguousarray(images))
+        self.labels = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.name, self.description = name, description
+        self.resolution, self.channels = images.shape[2], images.shape[1]
+        if num_classes is None:
+            num_classes = 0 if labels is None else int(np.max(labels)) + 1
+        self.num_classes = num_classes
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = {"img": self.images[index]}
+        if self.labels is not None:
+            item["label"] = self.labels[index]
+        return item

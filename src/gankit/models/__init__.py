@@ -1,0 +1,5 @@
+"""Networks, one file per family; importing this package registers them all."""
+
+from gankit.models import progan
+
+__all__ = ["progan"]

@@ -1,0 +1,134 @@
+"""The recipe contract: a paper's training maths, separate from the loop's mechanics.
+
+A recipe says which losses and penalties, how often (`Phase.every`), which optimizers and what
+schedule. It never calls `backward()` or `optimizer.step()`: the loop runs each phase's
+`compute(batch, ctx)`, back-propagates its "loss", and steps the phase's optimizer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+Batch = dict[str, torch.Tensor]
+Logs = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where training is: the resolution G and D run at, the fade-in alpha, the global batch.
+
+    `key` changes when the loop must rebuild its loader or the recipe may reset optimizer state
+    (a new resolution, or fade-in -> stable); non-progressive recipes have one stage throughout.
+    """
+
+    resolution: int
+    alpha: float = 1.0
+    batch_size: int = 32
+    key: str = "main"
+
+    @property
+    def fading(self) -> bool:
+        """True while a new block is being faded in (alpha < 1)."""
+        return self.alpha < 1.0
+
+
+@dataclass
+class StepContext:
+    """What a phase may use: the networks, the stage, and the loop's seeded random streams."""
+
+    G: nn.Module
+    D: nn.Module
+    stage: Stage
+    batch_size: int  # per process
+    device: torch.device
+    generator: torch.Generator
+    cur_nimg: int
+    autocast_dtype: torch.dtype | None = None
+    extra_nets: dict[str, nn.Module] = field(default_factory=dict)
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        """Standard normal noise from the loop's generator (checkpointed, so resume is exact)."""
+        return torch.randn(shape, device=self.device, generator=self.generator)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        """Uniform [0, 1) noise from the loop's generator."""
+        return torch.rand(shape, device=self.device, generator=self.generator)
+
+    def latents(self, n: int | None = None) -> torch.Tensor:
+        """A batch of z ~ N(0, I) of G's `z_dim`."""
+        return self.randn(n or self.batch_size, self.G.z_dim)
+
+    @contextlib.contextmanager
+    def full_precision(self) -> Iterator[None]:
+        """Disable autocast inside (penalties are computed in float32)."""
+        if self.autocast_dtype is None:
+            yield
+            return
+        with torch.autocast(self.device.type, enabled=False):
+            yield
+
+
+@dataclass
+class Phase:
+    """One optimisation step the loop runs every `every` iterations (an iteration = one D batch)."""
+
+    name: str
+    optimizer: str
+    compute: Callable[[Batch, StepContext], Logs]
+    every: int = 1
+    autocast: bool = True
+    after_step: Callable[[], None] | None = None
+
+
+class Recipe:
+    """Base class: subclasses set `nets`, build `self._optimizers`, and define `phases()`."""
+
+    #: Defaults the loop uses when the user does not set them (train.kimg, ...).
+    default_kimg: float = 1000.0
+    default_batch_size: int = 32
+    default_ema_kimg: float = 10.0
+
+    def __init__(self, nets: nn.ModuleDict, batch_size: int) -> None:
+        self.nets = nets
+        self.batch_size = batch_size
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def phases(self) -> list[Phase]:
+        """The phases of one iteration, in order."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers by key; `Phase.optimizer` names one of them."""
+        return self._optimizers
+
+    def schedule(self, cur_nimg: int) -> Stage:
+        """The stage at `cur_nimg` images shown; one fixed stage unless the recipe grows."""
+        return Stage(resolution=self.nets["G"].img_resolution, batch_size=self.batch_size)
+
+    def on_stage_change(self, old: Stage | None, new: Stage) -> None:
+        """Called by the loop when the stage key changes (and once at the start, with old=None)."""
+
+    def generator_kwargs(self, stage: Stage) -> dict[str, Any]:
+        """Extra keyword arguments for sampling G at `stage` (progressive: resolution, alpha)."""
+        return {}
+
+    def prepare_reals(self, img: torch.Tensor, stage: Stage) -> torch.Tensor:
+        """Turn full-resolution float reals `[N, C, H, W]` into what D sees at `stage`."""
+        return img
+
+    def state_dict(self) -> dict[str, Any]:
+        """The recipe's own mutable state (not the optimizers'; the loop saves those)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`."""
+
+    def describe(self) -> str:
+        """A one-line summary for the run log."""
+        return type(self).__name__

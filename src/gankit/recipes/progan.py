@@ -1,0 +1,160 @@
+"""ProGAN training recipe: Karras et al., "Progressive Growing of GANs", ICLR 2018, arXiv:1710.10196.
+
+Paper values (section 3, appendix A.1): WGAN-GP loss with lambda = 10 and the drift term
+0.001 * E[D(real)^2]; one D step per G step; Adam lr 0.001, betas (0, 0.99), eps 1e-8; per resolution
+a fade-in and a stable phase of 800k real images each; minibatch 16 up to 128x128, then 14, 6, 3 at
+256, 512, 1024; optimizer state reset at each phase change (the official `reset_opt_for_new_lod`);
+G_ema with beta 0.999 per step, here as a 10 kimg half-life (0.5 ** (16 / 10000) = 0.99889).
+
+Optional, off by default: Gaussian noise on D's inputs whose strength adapts to D's confidence
+(`d_input_noise`, the early-ProGAN trick in source text 000: strength 0.2 * max(0, d - 0.5)^2, d an
+exponential average (0.9) of sigmoid(D(real))).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.errors import ConfigError
+from gankit.losses import d_wasserstein, drift, g_wasserstein, wgan_gp
+from gankit.losses.penalties import interpolate
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, Stage, StepContext
+from gankit.recipes.schedule import ProgressiveSchedule, downsample_to, fade_reals
+from gankit.registry import RECIPES
+
+PAPER_BATCH_SIZES = {256: 14, 512: 6, 1024: 3}
+
+
+@RECIPES.register("progan")
+class ProGANRecipe(Recipe):
+    """Progressive growing with WGAN-GP + drift (Karras et al. 2018)."""
+
+    default_batch_size = 16
+    default_ema_kimg = 10.0
+    default_model = "progan"
+
+    def __init__(
+        self,
+        nets: nn.ModuleDict,
+        batch_size: int,
+        *,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.0, 0.99),
+        eps: float = 1e-8,
+        gp_weight: float = 10.0,
+        gp_target: float = 1.0,
+        drift_weight: float = 1e-3,
+        fade_kimg: float = 800.0,
+        stable_kimg: float = 800.0,
+        start_resolution: int = 4,
+        batch_sizes: dict[int, int] | None = None,
+        reset_optimizer: bool = True,
+        d_input_noise: bool = False,
+    ) -> None:
+        super().__init__(nets, batch_size)
+        G, D = nets["G"], nets["D"]
+        if start_resolution not in G.resolutions:
+            raise ConfigError(
+                f"recipe.args.start_resolution={start_resolution} is not one of {G.resolutions}"
+            )
+        if fade_kimg < 0 or stable_kimg <= 0:
+            raise ConfigError(
+                f"progan needs fade_kimg >= 0 and stable_kimg > 0; got {fade_kimg} and {stable_kimg}"
+            )
+        table = PAPER_BATCH_SIZES if batch_sizes is None else batch_sizes
+        self.schedule_ = ProgressiveSchedule(
+            resolutions=tuple(r for r in G.resolutions if r >= start_resolution),
+            fade_nimg=round(fade_kimg * 1000),
+            stable_nimg=round(stable_kimg * 1000),
+            batch_size=batch_size,
+            batch_sizes=tuple(sorted(table.items())),
+        )
+        self.default_kimg = self.schedule_.grown_nimg / 1000
+        self.gp_weight, self.gp_target, self.drift_weight = gp_weight, gp_target, drift_weight
+        self.reset_optimizer = reset_optimizer
+        self.d_input_noise = d_input_noise
+        self.d_confidence = 0.0  # EMA of sigmoid(D(real)) for the adaptive input noise
+        adam = dict(lr=lr, betas=tuple(betas), eps=eps)
+        self._optimizers = {
+            "G": torch.optim.Adam(G.parameters(), **adam),
+            "D": torch.optim.Adam(D.parameters(), **adam),
+        }
+
+    def phases(self) -> list[Phase]:
+        return [Phase("D_main", "D", self.d_step), Phase("G_main", "G", self.g_step)]
+
+    def schedule(self, cur_nimg: int) -> Stage:
+        return self.schedule_.stage(cur_nimg)
+
+    def on_stage_change(self, old: Stage | None, new: Stage) -> None:
+        if self.reset_optimizer and old is not None:
+            for opt in self._optimizers.values():
+                opt.state.clear()
+
+    def generator_kwargs(self, stage: Stage) -> dict[str, Any]:
+        return {"resolution": stage.resolution, "alpha": stage.alpha}
+
+    def prepare_reals(self, img: torch.Tensor, stage: Stage) -> torch.Tensor:
+        return fade_reals(downsample_to(img, stage.resolution), stage.alpha)
+
+    def d_step(self, batch: Batch, ctx: StepContext) -> Logs:
+        """E[D(fake)] - E[D(real)] + gp_weight * GP + drift_weight * E[D(real)^2]."""
+        alpha = ctx.stage.alpha
+        real = batch["img"]
+        with torch.no_grad():
+            fake = ctx.G(ctx.latents(real.shape[0]), **self.generator_kwargs(ctx.stage))
+        real_in, fake_in = self._noisy(real, ctx), self._noisy(fake, ctx)
+        real_logits = ctx.D(real_in, alpha=alpha)
+        fake_logits = ctx.D(fake_in, alpha=alpha)
+        loss = d_wasserstein(real_logits, fake_logits)
+        with ctx.full_precision():
+            mixed = interpolate(real_in, fake_in, generator=ctx.generator)
+            gp = wgan_gp(ctx.D(mixed, alpha=alpha), mixed, target=self.gp_target)
+        # ProGAN scales the penalty by 1 / target^2 so its strength is independent of the target.
+        gp_term = self.gp_weight / self.gp_target**2 * gp.mean()
+        drift_term = self.drift_weight * drift(real_logits).mean()
+        self._track_confidence(real_logits)
+        return {
+            "loss": loss.float() + gp_term + drift_term,
+            "wdist": -loss.detach(),
+            "gp": gp.detach().mean(),
+            "drift": drift_term.detach(),
+        }
+
+    def g_step(self, batch: Batch, ctx: StepContext) -> Logs:
+        """-E[D(G(z))]."""
+        fake = ctx.G(ctx.latents(), **self.generator_kwargs(ctx.stage))
+        loss = g_wasserstein(ctx.D(self._noisy(fake, ctx), alpha=ctx.stage.alpha))
+        return {"loss": loss}
+
+    def _noisy(self, img: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        if not self.d_input_noise:
+            return img
+        strength = 0.2 * max(0.0, self.d_confidence - 0.5) ** 2
+        if strength == 0.0:
+            return img
+        return img + strength * torch.randn(
+            img.shape, device=img.device, dtype=img.dtype, generator=ctx.generator
+        )
+
+    def _track_confidence(self, real_logits: torch.Tensor) -> None:
+        if self.d_input_noise:
+            mean_prob = torch.sigmoid(real_logits.detach().float()).mean().item()
+            self.d_confidence = 0.9 * self.d_confidence + 0.1 * mean_prob
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"d_confidence": self.d_confidence}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.d_confidence = float(state.get("d_confidence", 0.0))
+
+    def describe(self) -> str:
+        s = self.schedule_
+        return (
+            f"progan: WGAN-GP (lambda={self.gp_weight}) + drift {self.drift_weight}; "
+            f"resolutions {list(s.resolutions)}; fade {s.fade_nimg // 1000} kimg + stable "
+            f"{s.stable_nimg // 1000} kimg per resolution; fully grown at {s.grown_nimg / 1000:g} kimg"
+        )
