@@ -191,13 +191,11 @@ class Discriminator(nn.Module):
     ) -> torch.Tensor:
         level = self.level(img.shape[-1])
         x = F.leaky_relu(self.from_rgb[level](img), LRELU_SLOPE)
-        if level > 0:
-            x = self.blocks[level](x)
-            if alpha < 1.0:
+        for i in range(level, -1, -1):
+            x = self.blocks[i](x)
+            if i == level > 0 and alpha < 1.0:
                 skip = self.from_rgb[level - 1](F.avg_pool2d(img, 2))
                 x = torch.lerp(F.leaky_relu(skip, LRELU_SLOPE), x, alpha)
-        for block in reversed(self.blocks[:level]):
-            x = block(x)
         return x
 
     def level(self, resolution: int) -> int:
