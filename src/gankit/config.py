@@ -51,7 +51,7 @@ class DataConfig:
     channels: int | None = None
     skip_bad_images: bool = False
     mirror: bool = False
-    workers: int = 2
+    workers: int = 0
 
 
 @dataclass
@@ -102,7 +102,10 @@ def check_value(value: Any, annotation: Any, where: str) -> Any:
             return None
         raise _type_error(value, "null", where)
     if origin in (typing.Union, types.UnionType):
-        for option in args:
+        options = [a for a in args if a is not type(None)] if value is not None else list(args)
+        if len(options) == 1:  # `X | None` with a value: X's own (more precise) error
+            return check_value(value, options[0], where)
+        for option in options:
             try:
                 return check_value(value, option, where)
             except ConfigError:
@@ -135,7 +138,7 @@ def _check_sequence(value: Any, annotation: Any, kind: type, args: tuple, where:
     if kind is tuple and args and args[-1] is not Ellipsis:
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     item = args[0] if args else Any
     items = [check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     return tuple(items) if kind is tuple else items

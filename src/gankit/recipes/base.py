@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,15 +42,23 @@ class Stage:
 class StepContext:
     """What a phase may use: the networks, the stage, and the loop's seeded random streams."""
 
-    G: nn.Module
-    D: nn.Module
+    nets: nn.ModuleDict
     stage: Stage
     batch_size: int  # per process
     device: torch.device
     generator: torch.Generator
     cur_nimg: int
     autocast_dtype: torch.dtype | None = None
-    extra_nets: dict[str, nn.Module] = field(default_factory=dict)
+
+    @property
+    def G(self) -> nn.Module:  # noqa: N802 - the community's name for the generator
+        """The generator being trained."""
+        return self.nets["G"]
+
+    @property
+    def D(self) -> nn.Module:  # noqa: N802
+        """The discriminator / critic being trained."""
+        return self.nets["D"]
 
     def randn(self, *shape: int) -> torch.Tensor:
         """Standard normal noise from the loop's generator (checkpointed, so resume is exact)."""

@@ -1,0 +1,1 @@
+"""The training loop and its mechanics: EMA, checkpoints, distributed, logging."""

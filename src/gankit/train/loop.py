@@ -1,0 +1,420 @@
+"""The training loop: the only place that calls backward() and optimizer.step().
+
+It knows no paper. Per iteration it asks the recipe for the stage, draws one minibatch of reals
+(uint8 -> float [-1, 1] on the device, mirrored if asked, prepared for the stage), runs every phase
+whose interval has come, updates G_ema, and advances `cur_nimg` by the global batch. Ticks (logs),
+sample grids, snapshots and metric evaluations fall on multiples of their kimg intervals.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from gankit.data.base import ImageDataset
+from gankit.data.sampler import InfiniteBatchSampler
+from gankit.errors import ConfigError, TrainingDivergedError
+from gankit.recipes.base import Phase, Recipe, Stage, StepContext
+from gankit.train import checkpoint as ckpt
+from gankit.train.distributed import DistInfo, all_reduce_gradients, all_reduce_mean, broadcast_module
+from gankit.train.ema import ema_beta, update_ema
+from gankit.train.logging import RunLogger
+from gankit.viz import make_grid, plot_losses, save_gif, save_grid
+
+Evaluator = Callable[[nn.Module, dict[str, Any]], dict[str, float]]
+
+
+@dataclass
+class LoopOptions:
+    """Mechanics of one run (all resolved: no `None` defaults left)."""
+
+    total_kimg: float
+    ema_kimg: float
+    tick_kimg: float
+    snapshot_kimg: float
+    sample_kimg: float
+    device: torch.device
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    grid_size: int = 64
+    keep_checkpoints: int = 3
+    progress: bool = True
+    workers: int = 0
+    mirror: bool = False
+    metrics_kimg: float = 0.0
+    model_spec: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    """Runs a recipe on networks and data until `total_kimg`, resumable from any snapshot."""
+
+    def __init__(
+        self,
+        nets: nn.ModuleDict,
+        recipe: Recipe,
+        dataset: ImageDataset,
+        run_dir: Path,
+        options: LoopOptions,
+        dist: DistInfo,
+        logger: RunLogger,
+        evaluate: Evaluator | None = None,
+    ) -> None:
+        self.nets, self.recipe, self.dataset = nets, recipe, dataset
+        self.run_dir, self.opt, self.dist, self.log = run_dir, options, dist, logger
+        self.evaluate = evaluate
+        self.device = options.device
+        self.optimizers = recipe.optimizers()
+        self.phases = recipe.phases()
+        self._check_phases()
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[options.amp]
+        self.scalers = {
+            key: torch.amp.GradScaler(self.device.type) for key in self.optimizers
+        } if options.amp == "fp16" else {}
+        self.G_ema = self._make_ema()
+        self.step_nets = self._maybe_compile(nets)
+        self.generator = torch.Generator(self.device).manual_seed(options.seed * 7919 + dist.rank)
+        self.cur_nimg, self.cur_iter = 0, 0
+        self.stage: Stage | None = None
+        self.loader_iter: Any = None
+        self.grid_z = torch.randn(
+            options.grid_size, nets["G"].z_dim, generator=torch.Generator().manual_seed(options.seed)
+        )
+        self._stop_requested = False
+        self._tick_logs: dict[str, list[torch.Tensor]] = {}
+
+    # ------------------------------------------------------------------ setup
+
+    def _check_phases(self) -> None:
+        for phase in self.phases:
+            if phase.optimizer not in self.optimizers:
+                raise ConfigError(
+                    f"phase {phase.name} uses optimizer {phase.optimizer!r}, but the recipe has "
+                    f"{sorted(self.optimizers)}"
+                )
+        self.phase_params = {
+            key: [p for group in opt.param_groups for p in group["params"]]
+            for key, opt in self.optimizers.items()
+        }
+
+    def _make_ema(self) -> nn.Module | None:
+        if "G" not in self.nets:
+            return None
+        broadcast_module(self.nets, self.dist)
+        return copy.deepcopy(self.nets["G"]).eval().requires_grad_(False)
+
+    def _maybe_compile(self, nets: nn.ModuleDict) -> nn.ModuleDict:
+        if not self.opt.compile:
+            return nets
+        return nn.ModuleDict({name: torch.compile(net) for name, net in nets.items()})
+
+    # ------------------------------------------------------------------ checkpoint state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: nets, G_ema, optimizers, RNG, progress."""
+        nets = {name: net.state_dict() for name, net in self.nets.items()}
+        if self.G_ema is not None:
+            nets["G_ema"] = self.G_ema.state_dict()
+        rng = {"loop": self.generator.get_state(), "torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "cur_nimg": self.cur_nimg,
+            "cur_iter": self.cur_iter,
+            "stage": dataclasses.asdict(self.stage) if self.stage else None,
+            "nets": nets,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
+            "recipe": self.recipe.state_dict(),
+            "rng": rng,
+            "model": self.opt.model_spec,
+            "sampling": self.recipe.generator_kwargs(self.stage) if self.stage else {},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint written by `state_dict()`."""
+        for name, net in self.nets.items():
+            net.load_state_dict(state["nets"][name])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["nets"]["G_ema"])
+        for key, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][key])
+        for key, scaler in self.scalers.items():
+            if key in state["scalers"]:
+                scaler.load_state_dict(state["scalers"][key])
+        self.recipe.load_state_dict(state["recipe"])
+        self.generator.set_state(state["rng"]["loop"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.cur_nimg, self.cur_iter = int(state["cur_nimg"]), int(state["cur_iter"])
+        self.stage = Stage(**state["stage"]) if state["stage"] else None
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        """Train until `total_kimg`, then write the final snapshot, samples and plots."""
+        total_nimg = round(self.opt.total_kimg * 1000)
+        self._save_reals()
+        bar = self._progress_bar()
+        tick_start, tick_nimg = time.perf_counter(), self.cur_nimg
+        with _graceful_interrupt(self):
+            while self.cur_nimg < total_nimg and not self._stop_requested:
+                prev_nimg = self.cur_nimg
+                self._iteration()
+                bar.update((self.cur_nimg - prev_nimg) / 1000)
+                if self._crossed(prev_nimg, self.opt.tick_kimg) or self.cur_nimg >= total_nimg:
+                    now = time.perf_counter()
+                    rate = (self.cur_nimg - tick_nimg) / max(now - tick_start, 1e-9)
+                    self._tick(bar, rate)
+                    tick_start, tick_nimg = time.perf_counter(), self.cur_nimg
+                self._periodic(prev_nimg, total_nimg)
+        bar.close()
+        self._finish()
+
+    def _iteration(self) -> None:
+        stage = self.recipe.schedule(self.cur_nimg)
+        if self.stage is None or stage.key != self.stage.key or self.loader_iter is None:
+            self._enter_stage(stage)
+        batch = self._next_batch(stage)
+        ctx = StepContext(
+            nets=self.step_nets,
+            stage=stage,
+            batch_size=stage.batch_size // self.dist.world_size,
+            device=self.device,
+            generator=self.generator,
+            cur_nimg=self.cur_nimg,
+            autocast_dtype=self.amp_dtype,
+        )
+        for phase in self.phases:
+            if self.cur_iter % phase.every == 0:
+                self._run_phase(phase, batch, ctx)
+        if self.G_ema is not None:
+            update_ema(self.G_ema, self.nets["G"], ema_beta(stage.batch_size, self.opt.ema_kimg))
+        self.cur_nimg += stage.batch_size
+        self.cur_iter += 1
+
+    def _run_phase(self, phase: Phase, batch: dict[str, torch.Tensor], ctx: StepContext) -> None:
+        for key, params in self.phase_params.items():
+            # Only the stepped network needs weight gradients; the other one passes input gradients.
+            for p in params:
+                p.requires_grad_(key == phase.optimizer)
+        optimizer = self.optimizers[phase.optimizer]
+        use_amp = self.amp_dtype is not None and phase.autocast
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=use_amp):
+            logs = phase.compute(batch, ctx)
+        loss = logs["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        scaler = self.scalers.get(phase.optimizer)
+        (scaler.scale(loss) if scaler else loss).backward()
+        all_reduce_gradients(self.phase_params[phase.optimizer], self.dist)
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        if phase.after_step is not None:
+            phase.after_step()
+        for key, value in logs.items():
+            self._tick_logs.setdefault(f"{phase.name}/{key}", []).append(value.detach().float())
+
+    def _enter_stage(self, stage: Stage) -> None:
+        if self.stage is not None and stage.key != self.stage.key:
+            self._save_stage_grid(self.stage)
+            self.log.info(f"stage {self.stage.key} -> {stage.key} at {self.cur_nimg / 1000:g} kimg")
+            self.recipe.on_stage_change(self.stage, stage)
+        self.stage = stage
+        if stage.batch_size % self.dist.world_size:
+            raise ConfigError(
+                f"the batch size {stage.batch_size} does not divide over {self.dist.world_size} "
+                "processes; choose a multiple of the process count"
+            )
+        self.loader_iter = None  # shuts down the previous loader's workers
+        self.loader_iter = iter(self._loader(stage.batch_size))
+
+    def _loader(self, global_batch: int) -> DataLoader:
+        sampler = InfiniteBatchSampler(
+            len(self.dataset), global_batch, seed=self.opt.seed, start_nimg=self.cur_nimg,
+            rank=self.dist.rank, world_size=self.dist.world_size,
+        )
+        workers = self.opt.workers
+        return DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if workers else None,
+            # The loader's own generator keeps worker seeding off the global RNG (exact resume).
+            generator=torch.Generator().manual_seed(self.opt.seed),
+        )
+
+    def _next_batch(self, stage: Stage) -> dict[str, torch.Tensor]:
+        raw = next(self.loader_iter)
+        batch = {}
+        for key, value in raw.items():
+            value = value.to(self.device, non_blocking=True)
+            if value.dtype == torch.uint8:
+                value = value.float() / 127.5 - 1.0
+                if self.opt.mirror:
+                    flip = torch.rand(value.shape[0], device=self.device, generator=self.generator) < 0.5
+                    value = torch.where(flip[:, None, None, None], value.flip(3), value)
+                value = self.recipe.prepare_reals(value, stage)
+                if self.opt.channels_last:
+                    value = value.contiguous(memory_format=torch.channels_last)
+            batch[key] = value
+        return batch
+
+    # ------------------------------------------------------------------ ticks and outputs
+
+    @staticmethod
+    def _crossed_at(prev_nimg: int, cur_nimg: int, kimg: float) -> bool:
+        step = round(kimg * 1000)
+        return step > 0 and cur_nimg // step > prev_nimg // step
+
+    def _crossed(self, prev_nimg: int, kimg: float) -> bool:
+        return self._crossed_at(prev_nimg, self.cur_nimg, kimg)
+
+    def _periodic(self, prev_nimg: int, total_nimg: int) -> None:
+        done = self.cur_nimg >= total_nimg or self._stop_requested
+        if self._crossed(prev_nimg, self.opt.sample_kimg) and not done:
+            self._save_samples()
+        if self.evaluate and self._crossed(prev_nimg, self.opt.metrics_kimg) and not done:
+            self._run_metrics()
+        if self._crossed(prev_nimg, self.opt.snapshot_kimg) and not done:
+            self._snapshot()
+
+    def _tick(self, bar: tqdm, rate: float) -> None:
+        record: dict[str, Any] = {"kimg": round(self.cur_nimg / 1000, 3)}
+        for key, values in self._tick_logs.items():
+            record[key] = all_reduce_mean(torch.stack(values).mean(), self.dist).item()
+        self._tick_logs.clear()
+        bad = {k: v for k, v in record.items() if not math.isfinite(v)}
+        if bad:
+            self._diverged(bad)
+        stage = self.stage
+        record.update(
+            stage=stage.key, resolution=stage.resolution, alpha=round(stage.alpha, 4),
+            batch=stage.batch_size, img_per_s=round(rate * 1.0, 2), mem_gb=_peak_memory_gb(self.device),
+        )
+        self.log.stats(record)
+        losses = " ".join(f"{k.split('/')[0]} {v:.3g}" for k, v in record.items() if k.endswith("/loss"))
+        bar.set_postfix_str(
+            f"{stage.resolution}px a={stage.alpha:.2f} {rate:.1f} img/s {losses}", refresh=False
+        )
+
+    def _diverged(self, bad: dict[str, float]) -> None:
+        last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
+        where = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+        values = ", ".join(f"{k} = {v}" for k, v in bad.items())
+        raise TrainingDivergedError(
+            f"training diverged at {self.cur_nimg / 1000:g} kimg (stage {self.stage.key}): {values}; "
+            f"{where}. Resume with `gankit train --resume {self.run_dir}` after lowering the "
+            "learning rate (--set recipe.args.lr=...) or with --amp none."
+        )
+
+    def _run_metrics(self) -> None:
+        results = self.evaluate(self.G_ema, self.recipe.generator_kwargs(self.stage))
+        if self.dist.is_main:
+            self.log.stats({"kimg": round(self.cur_nimg / 1000, 3), **results})
+            self.log.info("metrics at {:.1f} kimg: {}".format(
+                self.cur_nimg / 1000, ", ".join(f"{k} {v:.4g}" for k, v in results.items())))
+
+    @torch.no_grad()
+    def sample_grid(self, stage: Stage) -> torch.Tensor:
+        """G_ema's images for the fixed grid latents at `stage`, as uint8 `[N, C, R, R]`."""
+        kwargs = self.recipe.generator_kwargs(stage)
+        out = [self.G_ema(z.to(self.device), **kwargs).float().cpu() for z in self.grid_z.split(64)]
+        return torch.cat(out)
+
+    def _save_samples(self) -> None:
+        if not self.dist.is_main or self.G_ema is None:
+            return
+        images = self.sample_grid(self.stage)
+        full = self.nets["G"].img_resolution
+        path = save_grid(images, self.run_dir / "samples" / f"fakes-{self.cur_nimg:012d}.png", upscale_to=full)
+        self.log.image("fakes", make_grid(images, upscale_to=full), self.cur_nimg)
+        return path
+
+    def _save_stage_grid(self, stage: Stage) -> None:
+        if self.dist.is_main and self.G_ema is not None:
+            save_grid(self.sample_grid(stage), self.run_dir / "samples" / f"stage-{stage.key}.png")
+
+    def _save_reals(self) -> None:
+        path = self.run_dir / "samples" / "reals.png"
+        if not self.dist.is_main or path.exists() or "img" not in self.dataset[0]:
+            return
+        count = min(self.opt.grid_size, len(self.dataset))
+        save_grid(torch.stack([self.dataset[i]["img"] for i in range(count)]), path)
+
+    def _snapshot(self) -> None:
+        if self.dist.is_main:
+            path = ckpt.save_checkpoint(
+                self.state_dict(), self.run_dir / "checkpoints", self.cur_nimg, self.opt.keep_checkpoints
+            )
+            self.log.info(f"snapshot {path.name} at {self.cur_nimg / 1000:g} kimg")
+
+    def _finish(self) -> None:
+        self._snapshot()
+        if not self.dist.is_main or self.G_ema is None:
+            return
+        self._save_samples()
+        self._save_stage_grid(self.stage)
+        samples = self.run_dir / "samples"
+        save_grid(self.sample_grid(self.stage), samples / "final.png")
+        save_gif(sorted(samples.glob("fakes-*.png")), samples / "progress.gif")
+        plot_losses(self.run_dir / "stats.jsonl", self.run_dir / "plots" / "losses.png")
+
+    def _progress_bar(self) -> tqdm:
+        return tqdm(
+            total=round(self.opt.total_kimg, 3),
+            initial=round(self.cur_nimg / 1000, 3),
+            unit="kimg",
+            disable=not (self.opt.progress and self.dist.is_main),
+            bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} kimg [{elapsed}<{remaining}] {postfix}",
+            dynamic_ncols=True,
+        )
+
+
+def _peak_memory_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
+    import resource
+
+    # ru_maxrss is in KiB on Linux.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+
+
+class _graceful_interrupt:  # noqa: N801 - used as a context manager
+    """First Ctrl-C: finish the iteration, snapshot, stop. Second Ctrl-C: stop at once."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.previous = trainer, None
+
+    def __enter__(self) -> None:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self.previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.trainer._stop_requested:
+            raise KeyboardInterrupt
+        self.trainer._stop_requested = True
+        self.trainer.log.info("interrupted: finishing this iteration and writing a snapshot (Ctrl-C again to abort)")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -1,0 +1,230 @@
+"""Config -> objects -> train(): the one place where a Config becomes datasets, nets and a recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.config import Config, check_arguments, config_from_dict, config_to_dict, dump_config, load_yaml, save_config
+from gankit.data import open_dataset
+from gankit.data.base import ImageDataset
+from gankit.errors import CheckpointError, ConfigError
+from gankit.recipes.base import Recipe
+from gankit.registry import MODELS, RECIPES
+from gankit.train import checkpoint as ckpt
+from gankit.train.distributed import DistInfo, init_from_env, shutdown
+from gankit.train.logging import RunLogger
+from gankit.train.loop import LoopOptions, Trainer
+
+MODEL_FIXED_ARGS = ("img_resolution", "img_channels", "c_dim")
+RECIPE_FIXED_ARGS = ("nets", "batch_size")
+
+
+def resolve_device(name: str, dist_local_rank: int = 0) -> torch.device:
+    """'auto' -> CUDA when available else CPU; a clear error when CUDA is asked for but absent."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device: {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device is cuda but no CUDA device is visible; use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", dist_local_rank)
+    return device
+
+
+def validate(config: Config) -> None:
+    """Check the registry names and the model/recipe arguments before anything is built."""
+    check_arguments(MODELS.get(config.model.name), config.model.arch, MODEL_FIXED_ARGS, "model.arch")
+    check_arguments(RECIPES.get(config.recipe.name), config.recipe.args, RECIPE_FIXED_ARGS, "recipe.args")
+    data, train = config.data, config.train
+    if data.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels must be 1 or 3 (or unset); got {data.channels}")
+    if data.resolution is not None and data.resolution < 1:
+        raise ConfigError(f"data.resolution must be positive; got {data.resolution}")
+    for key in ("kimg", "ema_kimg", "tick_kimg", "snapshot_kimg", "sample_kimg", "metrics_kimg"):
+        value = getattr(train, key)
+        if value is not None and (value < 0 or not math.isfinite(value)):
+            raise ConfigError(f"train.{key} must be a non-negative number; got {value}")
+    if train.batch_size is not None and train.batch_size < 1:
+        raise ConfigError(f"train.batch_size must be >= 1; got {train.batch_size}")
+    if train.amp == "fp16" and train.device == "cpu":
+        raise ConfigError("train.amp=fp16 needs a CUDA device; on CPU use --amp bf16 or none")
+
+
+def build_dataset(config: Config) -> ImageDataset:
+    """The training dataset described by `config.data`."""
+    d = config.data
+    return open_dataset(
+        d.name, root=d.root, resolution=d.resolution, channels=d.channels, skip_bad_images=d.skip_bad_images
+    )
+
+
+def model_spec(config: Config, dataset: ImageDataset, c_dim: int) -> dict[str, Any]:
+    """What `generate`/`evaluate` need to rebuild the networks from a checkpoint alone."""
+    return {
+        "name": config.model.name,
+        "img_resolution": dataset.resolution,
+        "img_channels": dataset.channels,
+        "c_dim": c_dim,
+        "arch": dict(config.model.arch),
+    }
+
+
+def build_nets(spec: dict[str, Any]) -> nn.ModuleDict:
+    """Networks from a model spec (see `model_spec`)."""
+    builder = MODELS.get(spec["name"])
+    return builder(spec["img_resolution"], spec["img_channels"], spec["c_dim"], **spec["arch"])
+
+
+def build_recipe(config: Config, nets: nn.ModuleDict) -> Recipe:
+    """The recipe, with the batch size from train.batch_size or the recipe's default."""
+    cls = RECIPES.get(config.recipe.name)
+    batch = config.train.batch_size or cls.default_batch_size
+    return cls(nets, batch, **config.recipe.args)
+
+
+def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> Config:
+    """Fill every `None` in the config with the value this run will use (saved to config.yaml)."""
+    t = config.train
+    kimg = t.kimg if t.kimg is not None else recipe.default_kimg
+    snapshot = t.snapshot_kimg if t.snapshot_kimg is not None else _nice(kimg / 10)
+    train = dataclasses.replace(
+        t,
+        kimg=kimg,
+        batch_size=recipe.batch_size,
+        ema_kimg=t.ema_kimg if t.ema_kimg is not None else recipe.default_ema_kimg,
+        tick_kimg=t.tick_kimg if t.tick_kimg is not None else _nice(kimg / 100),
+        snapshot_kimg=snapshot,
+        sample_kimg=t.sample_kimg if t.sample_kimg is not None else _nice(kimg / 25),
+        metrics_kimg=t.metrics_kimg if t.metrics_kimg is not None else snapshot,
+    )
+    data = dataclasses.replace(config.data, resolution=dataset.resolution, channels=dataset.channels)
+    return dataclasses.replace(config, train=train, data=data)
+
+
+def _nice(kimg: float) -> float:
+    """Round an interval down to 1, 2 or 5 times a power of ten (at least 0.001 kimg)."""
+    if kimg <= 0.001:
+        return 0.001
+    exp = math.floor(math.log10(kimg))
+    for mantissa in (5, 2, 1):
+        if mantissa * 10**exp <= kimg:
+            return round(mantissa * 10**exp, 6)
+    return round(10**exp, 6)
+
+
+def prepare_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse to overwrite a run that has checkpoints unless resuming it."""
+    has_ckpt = bool(ckpt.list_checkpoints(run_dir / "checkpoints"))
+    if resume and not has_ckpt:
+        raise CheckpointError(
+            f"cannot resume {str(run_dir)!r}: it has no checkpoints (train without --resume to start it)"
+        )
+    if not resume and has_ckpt:
+        raise ConfigError(
+            f"{str(run_dir)!r} already holds a run with checkpoints; continue it with "
+            f"`gankit train --resume {run_dir}` or choose another --out"
+        )
+
+
+def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
+    """The saved config of a run directory, with overrides (e.g. a longer train.kimg) applied."""
+    from gankit.config import merge
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{str(run_dir)!r} is not a gankit run directory (no config.yaml)")
+    return config_from_dict(merge(load_yaml(path), overrides))
+
+
+def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Path:
+    """Build everything from `config` and train; returns the run directory."""
+    validate(config)
+    dist = init_from_env("cuda" if config.train.device.startswith("cuda") or (
+        config.train.device == "auto" and torch.cuda.is_available()) else "cpu")
+    try:
+        return _train(config, dist, resume, dry_run)
+    finally:
+        shutdown()
+
+
+def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
+    device = resolve_device(config.train.device, dist.local_rank)
+    torch.manual_seed(config.train.seed)
+    dataset = build_dataset(config)
+    c_dim = dataset.num_classes if getattr(RECIPES.get(config.recipe.name), "conditional", False) else 0
+    spec = model_spec(config, dataset, c_dim)
+    nets = build_nets(spec)
+    recipe = build_recipe(config, nets)
+    config = resolve_defaults(config, recipe, dataset)
+    run_dir = Path(config.train.out)
+    if dry_run:
+        print(dump_config(config), end="")
+        return run_dir
+    prepare_run_dir(run_dir, resume)
+    logger = RunLogger(run_dir, enabled=dist.is_main)
+    if dist.is_main:
+        save_config(config, run_dir / "config.yaml")
+    _log_setup(logger, config, dataset, nets, recipe, device, dist)
+    nets.to(device)
+    if config.train.channels_last:
+        nets.to(memory_format=torch.channels_last)
+    trainer = Trainer(nets, recipe, dataset, run_dir, _loop_options(config, device, spec), dist, logger)
+    if resume:
+        path, state = ckpt.load_latest(run_dir, map_location=device)
+        trainer.load_state_dict(state)
+        logger.info(f"resumed from {path} at {trainer.cur_nimg / 1000:.1f} kimg")
+    try:
+        trainer.run()
+    finally:
+        logger.close()
+    if dist.is_main:
+        _print_outputs(logger, run_dir)
+    return run_dir
+
+
+def _loop_options(config: Config, device: torch.device, spec: dict[str, Any]) -> LoopOptions:
+    t = config.train
+    return LoopOptions(
+        total_kimg=t.kimg, ema_kimg=t.ema_kimg, tick_kimg=t.tick_kimg, snapshot_kimg=t.snapshot_kimg,
+        sample_kimg=t.sample_kimg, device=device, amp=t.amp, channels_last=t.channels_last,
+        compile=t.compile, seed=t.seed, grid_size=t.grid_size, keep_checkpoints=t.keep_checkpoints,
+        progress=t.progress, workers=config.data.workers, mirror=config.data.mirror,
+        metrics_kimg=t.metrics_kimg or 0.0, model_spec=spec,
+    )
+
+
+def _log_setup(
+    logger: RunLogger, config: Config, dataset: ImageDataset, nets: nn.ModuleDict, recipe: Recipe,
+    device: torch.device, dist: DistInfo,
+) -> None:
+    logger.info(f"data: {dataset.description or dataset.name} ({len(dataset)} images, "
+                f"{dataset.resolution}x{dataset.resolution}x{dataset.channels})")
+    for name, net in nets.items():
+        logger.info(f"model {config.model.name}.{name}: {sum(p.numel() for p in net.parameters()):,} parameters")
+    logger.info(f"recipe: {recipe.describe()}")
+    t = config.train
+    logger.info(
+        f"training {t.kimg:g} kimg, batch {t.batch_size} over {dist.world_size} process(es) on {device}, "
+        f"amp {t.amp}; ticks every {t.tick_kimg:g} kimg, samples every {t.sample_kimg:g}, "
+        f"snapshots every {t.snapshot_kimg:g}; output in {t.out}"
+    )
+
+
+def _print_outputs(logger: RunLogger, run_dir: Path) -> None:
+    logger.info(
+        f"done. In {run_dir}: samples/ (grids per stage, final.png, progress.gif), "
+        "plots/losses.png, stats.jsonl, checkpoints/, config.yaml"
+    )
+
+
+__all__ = ["build_nets", "config_to_dict", "train"]

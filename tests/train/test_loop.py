@@ -1,0 +1,150 @@
+"""The training loop on tiny settings: every stepped net changes, intervals, NaN, exact resume."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gankit.data.base import ArrayDataset
+from gankit.errors import TrainingDivergedError
+from gankit.models import progan
+from gankit.recipes.base import Phase, Recipe, Stage, StepContext
+from gankit.recipes.progan import ProGANRecipe
+from gankit.train.distributed import DistInfo
+from gankit.train.logging import RunLogger
+from gankit.train.loop import LoopOptions, Trainer
+
+
+def _dataset(n: int = 40, res: int = 16) -> ArrayDataset:
+    rng = np.random.default_rng(0)
+    return ArrayDataset(rng.integers(0, 256, (n, 1, res, res), dtype=np.uint8), name="noise")
+
+
+def _trainer(run_dir: Path, total_kimg: float, amp: str = "none", **recipe_args) -> Trainer:
+    torch.manual_seed(0)
+    nets = progan.build(16, 1, channel_base=64, channel_max=16, z_dim=16)
+    args = {"fade_kimg": 0.032, "stable_kimg": 0.032, **recipe_args}
+    recipe = ProGANRecipe(nets, 8, **args)
+    options = LoopOptions(
+        total_kimg=total_kimg, ema_kimg=0.05, tick_kimg=0.016, snapshot_kimg=0.04, sample_kimg=0.08,
+        device=torch.device("cpu"), amp=amp, grid_size=4, progress=False, model_spec={"name": "progan"},
+    )
+    logger = RunLogger(run_dir, tensorboard=False)
+    return Trainer(nets, recipe, _dataset(), run_dir, options, DistInfo(), logger)
+
+
+def _params(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_a_few_steps_change_G_D_and_G_ema_with_finite_losses(tmp_path: Path, amp: str) -> None:
+    trainer = _trainer(tmp_path, total_kimg=0.048, amp=amp)
+    before = {name: _params(net) for name, net in [*trainer.nets.items(), ("G_ema", trainer.G_ema)]}
+    trainer.run()
+    after = {name: _params(net) for name, net in [*trainer.nets.items(), ("G_ema", trainer.G_ema)]}
+    for name in before:
+        changed = [k for k in before[name] if not torch.equal(before[name][k], after[name][k])]
+        assert changed, f"{name} did not change"
+        assert all(torch.isfinite(v).all() for v in after[name].values())
+    records = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert records and all(np.isfinite(r["D_main/loss"]) and np.isfinite(r["G_main/loss"]) for r in records)
+    assert trainer.cur_nimg == 48 and trainer.cur_iter == 6
+
+
+def test_the_schedule_grows_the_networks_through_every_stage(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, total_kimg=0.16)
+    trainer.run()
+    stages = [json.loads(line)["stage"] for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert list(dict.fromkeys(stages)) == ["4x4-stable", "8x8-fade", "8x8-stable", "16x16-fade", "16x16-stable"]
+    samples = tmp_path / "samples"
+    assert {p.name for p in samples.glob("stage-*.png")} == {f"stage-{s}.png" for s in dict.fromkeys(stages)}
+    assert (samples / "progress.gif").is_file() and (samples / "final.png").is_file()
+    assert (tmp_path / "plots" / "losses.png").is_file()
+
+
+class _CountingRecipe(Recipe):
+    """Two phases with intervals 1 and 3, counting calls; the loop must fire them accordingly."""
+
+    def __init__(self, nets: nn.ModuleDict, every: int, clip: float | None = None) -> None:
+        super().__init__(nets, batch_size=4)
+        self.calls = {"D_main": 0, "G_main": 0}
+        self.every, self.clip = every, clip
+        self._optimizers = {
+            "G": torch.optim.SGD(nets["G"].parameters(), lr=0.1),
+            "D": torch.optim.SGD(nets["D"].parameters(), lr=0.1),
+        }
+
+    def phases(self) -> list[Phase]:
+        return [Phase("D_main", "D", self._d, after_step=self._after_d), Phase("G_main", "G", self._g, every=self.every)]
+
+    def generator_kwargs(self, stage: Stage) -> dict:
+        return {"resolution": stage.resolution}
+
+    def _d(self, batch: dict, ctx: StepContext) -> dict:
+        self.calls["D_main"] += 1
+        fake = ctx.G(ctx.latents(), resolution=16).detach()
+        return {"loss": ctx.D(fake).mean() - ctx.D(batch["img"]).mean()}
+
+    def _after_d(self) -> None:
+        if self.clip is not None:
+            for p in self.nets["D"].parameters():
+                p.data.clamp_(-self.clip, self.clip)
+
+    def _g(self, batch: dict, ctx: StepContext) -> dict:
+        self.calls["G_main"] += 1
+        # G's phase must not compute weight gradients for D.
+        assert all(not p.requires_grad for p in ctx.D.parameters())
+        return {"loss": -ctx.D(ctx.G(ctx.latents(), resolution=16)).mean()}
+
+
+def test_phases_fire_at_their_intervals_and_after_step_runs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    nets = progan.build(16, 1, channel_base=64, channel_max=16, z_dim=16)
+    recipe = _CountingRecipe(nets, every=3, clip=0.01)
+    options = LoopOptions(
+        total_kimg=0.04, ema_kimg=0.0, tick_kimg=0.02, snapshot_kimg=1.0, sample_kimg=1.0,
+        device=torch.device("cpu"), grid_size=4, progress=False,
+    )
+    Trainer(nets, recipe, _dataset(), tmp_path, options, DistInfo(), RunLogger(tmp_path, tensorboard=False)).run()
+    assert recipe.calls == {"D_main": 10, "G_main": 4}  # iterations 0..9; G at 0, 3, 6, 9
+    assert max(p.abs().max().item() for p in nets["D"].parameters()) <= 0.01
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, total_kimg=0.16)
+    original = trainer.phases[1].compute
+    def poisoned(batch, ctx):  # noqa: ANN001, ANN202
+        logs = original(batch, ctx)
+        if ctx.cur_nimg >= 64:
+            logs["loss"] = logs["loss"] * float("nan")
+        return logs
+    trainer.phases[1].compute = poisoned
+    with pytest.raises(TrainingDivergedError, match=r"diverged at 0\.08 kimg.*G_main/loss = nan.*ckpt-000000000040\.pt.*--resume"):
+        trainer.run()
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-000000000040.pt"]
+
+
+def test_resume_in_process_equals_uninterrupted_run(tmp_path: Path) -> None:
+    full = _trainer(tmp_path / "full", total_kimg=0.12)
+    full.run()
+    first = _trainer(tmp_path / "split", total_kimg=0.056)  # stops mid fade-in at 8x8
+    first.run()
+    second = _trainer(tmp_path / "split", total_kimg=0.12)
+    from gankit.train.checkpoint import load_latest
+
+    second.load_state_dict(load_latest(tmp_path / "split")[1])
+    assert second.cur_nimg == 56 and second.stage.key == "8x8-fade"
+    second.run()
+    for name in ("G", "D"):
+        for key, value in full.nets[name].state_dict().items():
+            torch.testing.assert_close(second.nets[name].state_dict()[key], value, rtol=0, atol=0)
+    for key, value in full.G_ema.state_dict().items():
+        torch.testing.assert_close(second.G_ema.state_dict()[key], value, rtol=0, atol=0)
+    assert copy.deepcopy(second.optimizers["D"].state_dict())["state"].keys() == full.optimizers["D"].state_dict()["state"].keys()
