@@ -17,7 +17,9 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every test gets a private cache, no data root from the user's shell, and no downloads."""
     monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path_factory.mktemp("gankit-cache")))
     monkeypatch.delenv("GANKIT_DATA_ROOT", raising=False)
@@ -29,7 +31,9 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
 def shared_data() -> Path:
     """`../shared/data` beside the checkout; tests that need it skip with a reason when absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"needs the shared test data at {SHARED_DATA} (present in CI, absent in a user's clone)")
+        pytest.skip(
+            f"needs the shared test data at {SHARED_DATA} (present in CI, absent in a user's clone)"
+        )
     return SHARED_DATA
 
 
@@ -42,12 +46,39 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_progan_overrides(out: Path, kimg: float = 0.16) -> list[str]:
     """CLI flags for a ProGAN run that grows 4 -> 8 -> 16 in a few seconds on one CPU thread."""
     return [
-        "progan", "--data", "digits", "--resolution", "16", "--out", str(out), "--kimg", str(kimg),
-        "--batch", "8", "--workers", "0", "--no-progress", "--tick-kimg", "0.016",
-        "--snapshot-kimg", "0.08", "--sample-kimg", "0.04",
-        "--set", "model.arch.channel_base=64", "--set", "model.arch.channel_max=16",
-        "--set", "model.arch.z_dim=16", "--set", "recipe.args.fade_kimg=0.032",
-        "--set", "recipe.args.stable_kimg=0.032", "--set", "train.grid_size=16",
+        "train",
+        "progan",
+        "--data",
+        "digits",
+        "--resolution",
+        "16",
+        "--out",
+        str(out),
+        "--kimg",
+        str(kimg),
+        "--batch",
+        "8",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--tick-kimg",
+        "0.016",
+        "--snapshot-kimg",
+        "0.08",
+        "--sample-kimg",
+        "0.04",
+        "--set",
+        "model.arch.channel_base=64",
+        "--set",
+        "model.arch.channel_max=16",
+        "--set",
+        "model.arch.z_dim=16",
+        "--set",
+        "recipe.args.fade_kimg=0.032",
+        "--set",
+        "recipe.args.stable_kimg=0.032",
+        "--set",
+        "train.grid_size=16",
     ]
 
 

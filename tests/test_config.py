@@ -21,7 +21,10 @@ from gankit.recipes.progan import ProGANRecipe
 
 
 def test_unknown_key_is_named_with_a_suggestion() -> None:
-    with pytest.raises(ConfigError, match=r"unknown config key train\.'batchsize'.*Did you mean train\.'batch_size'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown config key train\.'batchsize'.*Did you mean train\.'batch_size'",
+    ):
         config_from_dict({"train": {"batchsize": 32}})
 
 
@@ -42,7 +45,12 @@ def test_ints_widen_to_floats_and_nested_sections_build() -> None:
 
 def test_dotted_overrides_parse_yaml_values() -> None:
     data: dict = {}
-    for assignment in ["train.batch_size=32", "recipe.args.betas=[0.0, 0.9]", "data.name=~/faces", "train.out=runs/x"]:
+    for assignment in [
+        "train.batch_size=32",
+        "recipe.args.betas=[0.0, 0.9]",
+        "data.name=~/faces",
+        "train.out=runs/x",
+    ]:
         apply_override(data, assignment)
     assert data == {
         "train": {"batch_size": 32, "out": "runs/x"},
@@ -54,12 +62,18 @@ def test_dotted_overrides_parse_yaml_values() -> None:
 
 
 def test_recipe_arguments_are_checked_against_the_constructor() -> None:
-    args = check_arguments(ProGANRecipe, {"lr": 1, "betas": [0, 0.99]}, ("nets", "batch_size"), "recipe.args")
+    args = check_arguments(
+        ProGANRecipe, {"lr": 1, "betas": [0, 0.99]}, ("nets", "batch_size"), "recipe.args"
+    )
     assert args == {"lr": 1.0, "betas": (0.0, 0.99)}
-    with pytest.raises(ConfigError, match=r"recipe\.args\.'fade_kmg'.*Did you mean recipe\.args\.'fade_kimg'"):
+    with pytest.raises(
+        ConfigError, match=r"recipe\.args\.'fade_kmg'.*Did you mean recipe\.args\.'fade_kimg'"
+    ):
         check_arguments(ProGANRecipe, {"fade_kmg": 3}, ("nets", "batch_size"), "recipe.args")
     with pytest.raises(ConfigError, match=r"recipe\.args\.batch_sizes\.64: expected int"):
-        check_arguments(ProGANRecipe, {"batch_sizes": {64: "x"}}, ("nets", "batch_size"), "recipe.args")
+        check_arguments(
+            ProGANRecipe, {"batch_sizes": {64: "x"}}, ("nets", "batch_size"), "recipe.args"
+        )
 
 
 def test_check_value_handles_optional_lists_and_tuples() -> None:
@@ -72,7 +86,9 @@ def test_check_value_handles_optional_lists_and_tuples() -> None:
 
 
 def test_yaml_round_trip(tmp_path: Path) -> None:
-    cfg = config_from_dict({"model": {"arch": {"channel_max": 64}}, "train": {"kimg": 5.5, "metrics": ["swd"]}})
+    cfg = config_from_dict(
+        {"model": {"arch": {"channel_max": 64}}, "train": {"kimg": 5.5, "metrics": ["swd"]}}
+    )
     save_config(cfg, tmp_path / "c.yaml")
     again = config_from_dict(load_yaml(tmp_path / "c.yaml"))
     assert again == cfg and config_to_dict(again)["model"]["arch"] == {"channel_max": 64}

@@ -9,7 +9,10 @@ from gankit.registry import DATASETS, MODELS, RECIPES, Registry
 
 
 def test_unknown_name_suggests_close_matches_and_lists_all() -> None:
-    with pytest.raises(ConfigError, match=r"unknown recipe 'pogan'\. Did you mean 'progan'\?.*Known recipes: .*progan"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown recipe 'pogan'\. Did you mean 'progan'\?.*Known recipes: .*progan",
+    ):
         RECIPES.get("pogan")
 
 
@@ -23,4 +26,6 @@ def test_names_must_be_lowercase_and_hyphenated() -> None:
         registry.register("Bad_Name")
     registry.register("good-name")(len)
     assert registry.get("good-name") is len
-    assert [e.description for e in registry if e.name == "good-name"] == ["Return the number of items in a container."]
+    assert [e.description for e in registry if e.name == "good-name"] == [
+        "Return the number of items in a container."
+    ]

@@ -1,7 +1,13 @@
 """gankit: train, sample and evaluate the GAN family in pure PyTorch."""
 
 from gankit.config import Config, load_yaml
-from gankit.errors import CheckpointError, ConfigError, DataError, GankitError, TrainingDivergedError
+from gankit.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    GankitError,
+    TrainingDivergedError,
+)
 from gankit.registry import DATASETS, METRICS, MODELS, RECIPES
 
 __version__ = "0.1.0"

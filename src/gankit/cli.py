@@ -1,10 +1,10 @@
 """The `gankit` command: train, generate, list.
 
-    gankit train progan --data digits --kimg 300 --out runs/demo
-    gankit train configs/progan-celeba64.yaml --set train.batch_size=32
-    gankit train --resume runs/demo
-    gankit generate runs/demo --num 64 --seed 0 --out grid.png
-    gankit list
+gankit train progan --data digits --kimg 300 --out runs/demo
+gankit train configs/progan-celeba64.yaml --set train.batch_size=32
+gankit train --resume runs/demo
+gankit generate runs/demo --num 64 --seed 0 --out grid.png
+gankit list
 """
 
 from __future__ import annotations
@@ -67,24 +67,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train a GAN", description="Train a GAN recipe on a dataset.",
-        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train",
+        help="train a GAN",
+        description="Train a GAN recipe on a dataset.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("recipe_or_config", nargs="?", help="recipe name (e.g. progan) or a YAML config file")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
+    p.add_argument(
+        "recipe_or_config", nargs="?", help="recipe name (e.g. progan) or a YAML config file"
+    )
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     g = p.add_argument_group("data")
-    g.add_argument("--data", metavar="NAME_OR_PATH", help="built-in dataset name, or folder/zip of images")
-    g.add_argument("--data-root", metavar="DIR", help="where built-in datasets are read (default $GANKIT_DATA_ROOT or ~/.cache/gankit/data)")
+    g.add_argument(
+        "--data", metavar="NAME_OR_PATH", help="built-in dataset name, or folder/zip of images"
+    )
+    g.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="where built-in datasets are read (default $GANKIT_DATA_ROOT or ~/.cache/gankit/data)",
+    )
     g.add_argument("--resolution", type=int, help="training resolution (default: the data's own)")
-    g.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale, 3 = RGB (default: the data's own)")
-    g.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images with a warning instead of failing")
+    g.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="1 = grayscale, 3 = RGB (default: the data's own)",
+    )
+    g.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip unreadable images with a warning instead of failing",
+    )
     g.add_argument("--mirror", action="store_true", help="random horizontal flips of the reals")
-    g.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes (default 0: images are pre-decoded into memory/mmap, so the main process is fastest)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="data-loading worker processes (default 0: images are pre-decoded into memory/mmap, so the main process is fastest)",
+    )
     g = p.add_argument_group("training")
     g.add_argument("--model", metavar="NAME", help="model name (default: the recipe's)")
-    g.add_argument("--kimg", type=float, help="train until this many thousand real images were shown (default: the recipe's)")
-    g.add_argument("--batch", type=int, metavar="N", help="global minibatch size (default: the recipe's)")
+    g.add_argument(
+        "--kimg",
+        type=float,
+        help="train until this many thousand real images were shown (default: the recipe's)",
+    )
+    g.add_argument(
+        "--batch", type=int, metavar="N", help="global minibatch size (default: the recipe's)"
+    )
     g.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<recipe>)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--ema-kimg", type=float, help="G_ema half-life in kimg (default: the recipe's)")
@@ -94,22 +127,44 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("speed")
     g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision (default none)")
-    g.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
+    g.add_argument(
+        "--channels-last", action="store_true", default=None, help="channels-last memory format"
+    )
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to log.txt)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set recipe.args.fade_kimg=300 (repeatable)")
+    g.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (logs still go to log.txt)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set recipe.args.fade_kimg=300 (repeatable)",
+    )
     p.set_defaults(handler=_cmd_train)
 
 
 #: CLI flag -> dotted config key.
 _TRAIN_FLAGS = {
-    "data": "data.name", "data_root": "data.root", "resolution": "data.resolution",
-    "channels": "data.channels", "workers": "data.workers", "model": "model.name",
-    "kimg": "train.kimg", "batch": "train.batch_size", "out": "train.out", "seed": "train.seed",
-    "ema_kimg": "train.ema_kimg", "tick_kimg": "train.tick_kimg", "sample_kimg": "train.sample_kimg",
-    "snapshot_kimg": "train.snapshot_kimg", "device": "train.device", "amp": "train.amp",
-    "channels_last": "train.channels_last", "compile": "train.compile",
+    "data": "data.name",
+    "data_root": "data.root",
+    "resolution": "data.resolution",
+    "channels": "data.channels",
+    "workers": "data.workers",
+    "model": "model.name",
+    "kimg": "train.kimg",
+    "batch": "train.batch_size",
+    "out": "train.out",
+    "seed": "train.seed",
+    "ema_kimg": "train.ema_kimg",
+    "tick_kimg": "train.tick_kimg",
+    "sample_kimg": "train.sample_kimg",
+    "snapshot_kimg": "train.snapshot_kimg",
+    "device": "train.device",
+    "amp": "train.amp",
+    "channels_last": "train.channels_last",
+    "compile": "train.compile",
 }
 _TRAIN_SWITCHES = {"skip_bad_images": "data.skip_bad_images", "mirror": "data.mirror"}
 
@@ -130,7 +185,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from gankit.config import ConfigError, apply_override, config_from_dict, load_yaml, merge
+    from gankit.config import ConfigError, apply_override, config_from_dict, merge
     from gankit.train.run import load_run_config, train
 
     overrides = _flag_overrides(args)
@@ -145,7 +200,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train(config, resume=True, dry_run=args.dry_run)
         return 0
     if not args.recipe_or_config:
-        raise ConfigError("name a recipe (e.g. `gankit train progan`) or a YAML config, or use --resume RUN_DIR")
+        raise ConfigError(
+            "name a recipe (e.g. `gankit train progan`) or a YAML config, or use --resume RUN_DIR"
+        )
     config = config_from_dict(merge(_base_config(args.recipe_or_config), overrides))
     train(config, dry_run=args.dry_run)
     return 0
@@ -159,8 +216,11 @@ def _base_config(recipe_or_config: str) -> dict[str, Any]:
         return load_yaml(recipe_or_config)
     cls = RECIPES.get(recipe_or_config)  # unknown names raise with suggestions
     model = getattr(cls, "default_model", recipe_or_config)
-    return {"recipe": {"name": recipe_or_config}, "model": {"name": model},
-            "train": {"out": f"runs/{recipe_or_config}"}}
+    return {
+        "recipe": {"name": recipe_or_config},
+        "model": {"name": model},
+        "train": {"out": f"runs/{recipe_or_config}"},
+    }
 
 
 # --------------------------------------------------------------------------------------- generate
@@ -168,15 +228,18 @@ def _base_config(recipe_or_config: str) -> dict[str, Any]:
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "generate", help="sample images from a trained G_ema",
+        "generate",
+        help="sample images from a trained G_ema",
         description="Sample images from the G_ema of a run directory (newest checkpoint) or a checkpoint file.",
         epilog="--out grid.png writes a grid; --out DIR/ one PNG per image; --out samples.npy the raw "
-               "uint8 array [N, C, H, W].",
+        "uint8 array [N, C, H, W].",
     )
     p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
     p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
-    p.add_argument("--out", default="samples.png", help="grid.png, DIR/ or samples.npy (default samples.png)")
+    p.add_argument(
+        "--out", default="samples.png", help="grid.png, DIR/ or samples.npy (default samples.png)"
+    )
     p.add_argument("--batch", type=int, default=64, help="images per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(handler=_cmd_generate)
@@ -187,7 +250,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     if args.num < 1:
         raise GankitError(f"--num must be at least 1; got {args.num}")
-    images = generate(args.target, num=args.num, seed=args.seed, batch=args.batch, device=args.device)
+    images = generate(
+        args.target, num=args.num, seed=args.seed, batch=args.batch, device=args.device
+    )
     path = write_samples(images, args.out)
     print(f"wrote {args.num} images ({images.shape[2]}x{images.shape[3]}) to {path}")
     return 0
@@ -197,15 +262,23 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _add_list(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="show registered models, recipes, datasets and metrics",
-                       description="Show everything registered, with one line each.")
+    p = sub.add_parser(
+        "list",
+        help="show registered models, recipes, datasets and metrics",
+        description="Show everything registered, with one line each.",
+    )
     p.set_defaults(handler=_cmd_list)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from gankit.registry import DATASETS, METRICS, MODELS, RECIPES
 
-    for title, registry in (("models", MODELS), ("recipes", RECIPES), ("datasets", DATASETS), ("metrics", METRICS)):
+    for title, registry in (
+        ("models", MODELS),
+        ("recipes", RECIPES),
+        ("datasets", DATASETS),
+        ("metrics", METRICS),
+    ):
         print(f"{title}:")
         entries = list(registry)
         if not entries:

@@ -138,7 +138,9 @@ def _check_sequence(value: Any, annotation: Any, kind: type, args: tuple, where:
     if kind is tuple and args and args[-1] is not Ellipsis:
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(
+            check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
     item = args[0] if args else Any
     items = [check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     return tuple(items) if kind is tuple else items
@@ -156,7 +158,9 @@ def _check_mapping(value: Any, args: tuple, where: str) -> dict:
 
 def _describe(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None)
-    return text if text and not typing.get_args(annotation) else str(annotation).replace("typing.", "")
+    return (
+        text if text and not typing.get_args(annotation) else str(annotation).replace("typing.", "")
+    )
 
 
 def _type_error(value: Any, expected: str, where: str) -> ConfigError:
@@ -253,7 +257,9 @@ def set_dotted(data: dict[str, Any], keys: list[str], value: Any) -> None:
     for key in keys[:-1]:
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"cannot set {'.'.join(keys)}: {key!r} holds {child!r}, not a mapping")
+            raise ConfigError(
+                f"cannot set {'.'.join(keys)}: {key!r} holds {child!r}, not a mapping"
+            )
         node = child
     node[keys[-1]] = value
 

@@ -15,7 +15,9 @@ from gankit.train.run import build_nets, resolve_device
 from gankit.viz import save_grid, to_uint8
 
 
-def load_generator(target: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+def load_generator(
+    target: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """(G_ema in eval mode, sampling kwargs of the checkpoint's stage, model spec) of a run or file."""
     device = resolve_device(device) if isinstance(device, str) else device
     _, state = ckpt.resolve_checkpoint(target, map_location="cpu")
@@ -26,7 +28,9 @@ def load_generator(target: str | Path, device: str | torch.device = "cpu") -> tu
 
 
 @torch.no_grad()
-def generate(target: str | Path, *, num: int, seed: int = 0, batch: int = 64, device: str = "auto") -> torch.Tensor:
+def generate(
+    target: str | Path, *, num: int, seed: int = 0, batch: int = 64, device: str = "auto"
+) -> torch.Tensor:
     """`num` images from G_ema as uint8 `[N, C, H, W]`; latents come from a CPU generator, so the
     same seed gives the same images on any device."""
     G, kwargs, _ = load_generator(target, device)
@@ -48,7 +52,9 @@ def write_samples(images: torch.Tensor, out: str | Path) -> Path:
         return path
     if suffix in (".png", ".jpg", ".jpeg", ".webp"):
         return save_grid(images, path)
-    raise GankitError(f"--out {out_text!r}: use a .png/.jpg grid, a folder ending in '/', or a .npy file")
+    raise GankitError(
+        f"--out {out_text!r}: use a .png/.jpg grid, a folder ending in '/', or a .npy file"
+    )
 
 
 def _write_folder(images: torch.Tensor, folder: Path) -> Path:
@@ -57,5 +63,7 @@ def _write_folder(images: torch.Tensor, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(images):
         array = img.permute(1, 2, 0).numpy()
-        Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(folder / f"{i:06d}.png")
+        Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(
+            folder / f"{i:06d}.png"
+        )
     return folder

@@ -96,6 +96,6 @@ def _load_builtins() -> None:
     if _loaded:
         return
     _loaded = True
-    import gankit.data.builtin  # noqa: F401
-    import gankit.models  # noqa: F401
+    import gankit.data.builtin
+    import gankit.models
     import gankit.recipes  # noqa: F401

@@ -57,7 +57,6 @@ def test_drift_is_the_squared_real_logit() -> None:
 
 
 def test_penalty_is_float32_under_bf16_autocast() -> None:
-    w = torch.randn(1, 4, 4)
     real, fake = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4).bfloat16()
     mixed = interpolate(real, fake)
     assert mixed.dtype == torch.float32

@@ -52,7 +52,9 @@ def test_generator_fade_in_limits(res: int) -> None:
     torch.testing.assert_close(G(z, resolution=res, alpha=1.0), G.to_rgb[level](x))
     # In between, exactly the linear blend of the two.
     half = G(z, resolution=res, alpha=0.25)
-    torch.testing.assert_close(half, 0.75 * at_zero + 0.25 * G.to_rgb[level](x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        half, 0.75 * at_zero + 0.25 * G.to_rgb[level](x), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("res", [8, 16])

@@ -57,15 +57,27 @@ def _mbstd_by_hand(x: torch.Tensor, group: int, num_channels: int) -> torch.Tens
 
 @pytest.mark.parametrize(
     ("batch", "group_size", "num_channels", "used_group"),
-    [(8, 1, 1, 1), (8, 2, 1, 2), (8, 4, 1, 4), (8, 4, 2, 4), (6, 4, 1, 3), (7, 4, 1, 1), (4, 0, 1, 4)],
+    [
+        (8, 1, 1, 1),
+        (8, 2, 1, 2),
+        (8, 4, 1, 4),
+        (8, 4, 2, 4),
+        (6, 4, 1, 3),
+        (7, 4, 1, 1),
+        (4, 0, 1, 4),
+    ],
 )
-def test_minibatch_stddev_matches_hand_computation(batch: int, group_size: int, num_channels: int, used_group: int) -> None:
+def test_minibatch_stddev_matches_hand_computation(
+    batch: int, group_size: int, num_channels: int, used_group: int
+) -> None:
     torch.manual_seed(batch)
     x = torch.randn(batch, 4, 3, 3)
     assert minibatch_group_size(batch, group_size or batch) == used_group
     out = MinibatchStdDev(group_size, num_channels)(x)
     assert out.shape == (batch, 4 + num_channels, 3, 3)
-    torch.testing.assert_close(out, _mbstd_by_hand(x, used_group, num_channels), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        out, _mbstd_by_hand(x, used_group, num_channels), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_minibatch_stddev_group_of_one_is_sqrt_eps() -> None:

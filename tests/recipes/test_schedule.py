@@ -8,7 +8,11 @@ import torch
 from gankit.recipes.schedule import ProgressiveSchedule, downsample_to, fade_reals
 
 SCHEDULE = ProgressiveSchedule(
-    resolutions=(4, 8, 16, 32), fade_nimg=600, stable_nimg=400, batch_size=16, batch_sizes=((32, 8),)
+    resolutions=(4, 8, 16, 32),
+    fade_nimg=600,
+    stable_nimg=400,
+    batch_size=16,
+    batch_sizes=((32, 8),),
 )
 
 

@@ -13,14 +13,19 @@ from gankit.train import checkpoint as ckpt
 
 
 def _state(value: float) -> dict:
-    return {"nets": {"G": {"w": torch.full((3,), float(value))}}, "cur_nimg": int(value), "stage": {"key": "a", "alpha": 0.5}}
+    return {
+        "nets": {"G": {"w": torch.full((3,), float(value))}},
+        "cur_nimg": int(value),
+        "stage": {"key": "a", "alpha": 0.5},
+    }
 
 
 def test_save_prunes_to_keep_and_names_sort_by_image_count(tmp_path: Path) -> None:
     for nimg in (100, 2000, 30000, 400000):
         ckpt.save_checkpoint(_state(nimg), tmp_path, nimg, keep=2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
-        "ckpt-000000030000.pt", "ckpt-000000400000.pt"
+        "ckpt-000000030000.pt",
+        "ckpt-000000400000.pt",
     ]
 
 
@@ -31,7 +36,9 @@ def test_checkpoints_load_with_weights_only(tmp_path: Path) -> None:
     torch.testing.assert_close(ckpt.load_checkpoint(path)["nets"]["G"]["w"], torch.full((3,), 7.0))
 
 
-def test_a_write_that_dies_midway_leaves_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_that_dies_midway_leaves_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ckpt.save_checkpoint(_state(1), tmp_path, 1, keep=3)
 
     def torn_save(obj: object, f) -> None:

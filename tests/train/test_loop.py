@@ -32,8 +32,16 @@ def _trainer(run_dir: Path, total_kimg: float, amp: str = "none", **recipe_args)
     args = {"fade_kimg": 0.032, "stable_kimg": 0.032, **recipe_args}
     recipe = ProGANRecipe(nets, 8, **args)
     options = LoopOptions(
-        total_kimg=total_kimg, ema_kimg=0.05, tick_kimg=0.016, snapshot_kimg=0.04, sample_kimg=0.08,
-        device=torch.device("cpu"), amp=amp, grid_size=4, progress=False, model_spec={"name": "progan"},
+        total_kimg=total_kimg,
+        ema_kimg=0.05,
+        tick_kimg=0.016,
+        snapshot_kimg=0.04,
+        sample_kimg=0.08,
+        device=torch.device("cpu"),
+        amp=amp,
+        grid_size=4,
+        progress=False,
+        model_spec={"name": "progan"},
     )
     logger = RunLogger(run_dir, tensorboard=False)
     return Trainer(nets, recipe, _dataset(), run_dir, options, DistInfo(), logger)
@@ -54,17 +62,29 @@ def test_a_few_steps_change_G_D_and_G_ema_with_finite_losses(tmp_path: Path, amp
         assert changed, f"{name} did not change"
         assert all(torch.isfinite(v).all() for v in after[name].values())
     records = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
-    assert records and all(np.isfinite(r["D_main/loss"]) and np.isfinite(r["G_main/loss"]) for r in records)
+    assert records and all(
+        np.isfinite(r["D_main/loss"]) and np.isfinite(r["G_main/loss"]) for r in records
+    )
     assert trainer.cur_nimg == 48 and trainer.cur_iter == 6
 
 
 def test_the_schedule_grows_the_networks_through_every_stage(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, total_kimg=0.16)
     trainer.run()
-    stages = [json.loads(line)["stage"] for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
-    assert list(dict.fromkeys(stages)) == ["4x4-stable", "8x8-fade", "8x8-stable", "16x16-fade", "16x16-stable"]
+    stages = [
+        json.loads(line)["stage"] for line in (tmp_path / "stats.jsonl").read_text().splitlines()
+    ]
+    assert list(dict.fromkeys(stages)) == [
+        "4x4-stable",
+        "8x8-fade",
+        "8x8-stable",
+        "16x16-fade",
+        "16x16-stable",
+    ]
     samples = tmp_path / "samples"
-    assert {p.name for p in samples.glob("stage-*.png")} == {f"stage-{s}.png" for s in dict.fromkeys(stages)}
+    assert {p.name for p in samples.glob("stage-*.png")} == {
+        f"stage-{s}.png" for s in dict.fromkeys(stages)
+    }
     assert (samples / "progress.gif").is_file() and (samples / "final.png").is_file()
     assert (tmp_path / "plots" / "losses.png").is_file()
 
@@ -82,7 +102,10 @@ class _CountingRecipe(Recipe):
         }
 
     def phases(self) -> list[Phase]:
-        return [Phase("D_main", "D", self._d, after_step=self._after_d), Phase("G_main", "G", self._g, every=self.every)]
+        return [
+            Phase("D_main", "D", self._d, after_step=self._after_d),
+            Phase("G_main", "G", self._g, every=self.every),
+        ]
 
     def generator_kwargs(self, stage: Stage) -> dict:
         return {"resolution": stage.resolution}
@@ -109,10 +132,24 @@ def test_phases_fire_at_their_intervals_and_after_step_runs(tmp_path: Path) -> N
     nets = progan.build(16, 1, channel_base=64, channel_max=16, z_dim=16)
     recipe = _CountingRecipe(nets, every=3, clip=0.01)
     options = LoopOptions(
-        total_kimg=0.04, ema_kimg=0.0, tick_kimg=0.02, snapshot_kimg=1.0, sample_kimg=1.0,
-        device=torch.device("cpu"), grid_size=4, progress=False,
+        total_kimg=0.04,
+        ema_kimg=0.0,
+        tick_kimg=0.02,
+        snapshot_kimg=1.0,
+        sample_kimg=1.0,
+        device=torch.device("cpu"),
+        grid_size=4,
+        progress=False,
     )
-    Trainer(nets, recipe, _dataset(), tmp_path, options, DistInfo(), RunLogger(tmp_path, tensorboard=False)).run()
+    Trainer(
+        nets,
+        recipe,
+        _dataset(),
+        tmp_path,
+        options,
+        DistInfo(),
+        RunLogger(tmp_path, tensorboard=False),
+    ).run()
     assert recipe.calls == {"D_main": 10, "G_main": 4}  # iterations 0..9; G at 0, 3, 6, 9
     assert max(p.abs().max().item() for p in nets["D"].parameters()) <= 0.01
 
@@ -120,13 +157,18 @@ def test_phases_fire_at_their_intervals_and_after_step_runs(tmp_path: Path) -> N
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, total_kimg=0.16)
     original = trainer.phases[1].compute
-    def poisoned(batch, ctx):  # noqa: ANN001, ANN202
+
+    def poisoned(batch, ctx):
         logs = original(batch, ctx)
         if ctx.cur_nimg >= 64:
             logs["loss"] = logs["loss"] * float("nan")
         return logs
+
     trainer.phases[1].compute = poisoned
-    with pytest.raises(TrainingDivergedError, match=r"diverged at 0\.08 kimg.*G_main/loss = nan.*ckpt-000000000040\.pt.*--resume"):
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"diverged at 0\.08 kimg.*G_main/loss = nan.*ckpt-000000000040\.pt.*--resume",
+    ):
         trainer.run()
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-000000000040.pt"]
 
@@ -147,4 +189,7 @@ def test_resume_in_process_equals_uninterrupted_run(tmp_path: Path) -> None:
             torch.testing.assert_close(second.nets[name].state_dict()[key], value, rtol=0, atol=0)
     for key, value in full.G_ema.state_dict().items():
         torch.testing.assert_close(second.G_ema.state_dict()[key], value, rtol=0, atol=0)
-    assert copy.deepcopy(second.optimizers["D"].state_dict())["state"].keys() == full.optimizers["D"].state_dict()["state"].keys()
+    assert (
+        copy.deepcopy(second.optimizers["D"].state_dict())["state"].keys()
+        == full.optimizers["D"].state_dict()["state"].keys()
+    )

@@ -41,9 +41,13 @@ class ArrayDataset(ImageDataset):
         num_classes: int | None = None,
     ) -> None:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[2] != images.shape[3]:
-            raise ValueError(f"expected uint8 [N, C, H, H] images, got {images.dtype} {images.shape}")
+            raise ValueError(
+                f"expected uint8 [N, C, H, H] images, got {images.dtype} {images.shape}"
+            )
         self.images = torch.from_numpy(np.ascontiguousarray(images))
-        self.labels = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.labels = (
+            None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        )
         self.name, self.description = name, description
         self.resolution, self.channels = images.shape[2], images.shape[1]
         if num_classes is None:

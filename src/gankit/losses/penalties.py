@@ -21,7 +21,9 @@ def _input_gradients(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor
     return grad.float().flatten(1)
 
 
-def wgan_gp(interp_logits: torch.Tensor, interp_img: torch.Tensor, target: float = 1.0) -> torch.Tensor:
+def wgan_gp(
+    interp_logits: torch.Tensor, interp_img: torch.Tensor, target: float = 1.0
+) -> torch.Tensor:
     """(|grad_x D(x)| - target)^2 per sample, at the interpolates `interp_img` (requires_grad)."""
     grad = _input_gradients(interp_logits, interp_img)
     return (grad.norm(dim=1) - target).square()
@@ -37,7 +39,9 @@ def drift(real_logits: torch.Tensor) -> torch.Tensor:
     return real_logits.float().square()
 
 
-def interpolate(real_img: torch.Tensor, fake_img: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def interpolate(
+    real_img: torch.Tensor, fake_img: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Random points on straight lines between reals and fakes (one uniform t per sample), as a leaf."""
     t = torch.rand(
         real_img.shape[0], 1, 1, 1, device=real_img.device, dtype=torch.float32, generator=generator

@@ -228,9 +228,20 @@ def build(
             "(the default) or use a conditional model."
         )
     G = Generator(
-        z_dim, img_resolution, img_channels, channel_base, channel_max, normalize_latents, pixel_norm
+        z_dim,
+        img_resolution,
+        img_channels,
+        channel_base,
+        channel_max,
+        normalize_latents,
+        pixel_norm,
     )
     D = Discriminator(
-        img_resolution, img_channels, channel_base, channel_max, mbstd_group_size, mbstd_num_channels
+        img_resolution,
+        img_channels,
+        channel_base,
+        channel_max,
+        mbstd_group_size,
+        mbstd_num_channels,
     )
     return nn.ModuleDict({"G": G, "D": D})

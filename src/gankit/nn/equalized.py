@@ -29,7 +29,9 @@ class EqualLinear(nn.Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full((out_features,), bias_init / lr_multiplier)) if bias else None
+        self.bias = (
+            nn.Parameter(torch.full((out_features,), bias_init / lr_multiplier)) if bias else None
+        )
         self.weight_scale = gain / math.sqrt(in_features) * lr_multiplier
         self.bias_scale = lr_multiplier
 
@@ -55,12 +57,18 @@ class EqualConv2d(nn.Module):
         padding: int | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.in_channels, self.out_channels, self.kernel_size = (
+            in_channels,
+            out_channels,
+            kernel_size,
+        )
         self.padding = kernel_size // 2 if padding is None else padding
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         self.weight = nn.Parameter(torch.randn(shape) / lr_multiplier)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self.weight_scale = gain / math.sqrt(in_channels * kernel_size * kernel_size) * lr_multiplier
+        self.weight_scale = (
+            gain / math.sqrt(in_channels * kernel_size * kernel_size) * lr_multiplier
+        )
         self.bias_scale = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

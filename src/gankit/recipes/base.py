@@ -51,12 +51,12 @@ class StepContext:
     autocast_dtype: torch.dtype | None = None
 
     @property
-    def G(self) -> nn.Module:  # noqa: N802 - the community's name for the generator
+    def G(self) -> nn.Module:
         """The generator being trained."""
         return self.nets["G"]
 
     @property
-    def D(self) -> nn.Module:  # noqa: N802
+    def D(self) -> nn.Module:
         """The discriminator / critic being trained."""
         return self.nets["D"]
 

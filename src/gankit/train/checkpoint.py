@@ -90,7 +90,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]]:
+def load_latest(
+    run_dir: Path, map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict[str, Any]]:
     """The newest loadable checkpoint of a run; a corrupt newest one falls back to the previous."""
     candidates = list_checkpoints(run_dir / "checkpoints")
     if not candidates:
@@ -106,7 +108,9 @@ def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> tupl
     raise CheckpointError(f"every checkpoint in {str(run_dir / 'checkpoints')!r} is corrupt")
 
 
-def resolve_checkpoint(target: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]]:
+def resolve_checkpoint(
+    target: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict[str, Any]]:
     """A run directory (its newest checkpoint) or a checkpoint file."""
     path = Path(target)
     if path.is_dir():

@@ -48,6 +48,12 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank (no-op for a single process)."""
+    if info.world_size > 1:
+        dist.barrier()
+
+
 def broadcast_module(module: nn.Module, info: DistInfo) -> None:
     """Copy rank 0's parameters and buffers to every rank."""
     if info.world_size == 1:

@@ -22,5 +22,5 @@ def update_ema(ema: nn.Module, source: nn.Module, beta: float) -> None:
         torch._foreach_copy_(ema_params, src_params)
     else:
         torch._foreach_lerp_(ema_params, src_params, 1.0 - beta)
-    for b_ema, b_src in zip(ema.buffers(), source.buffers()):
+    for b_ema, b_src in zip(ema.buffers(), source.buffers(), strict=True):
         b_ema.copy_(b_src)

@@ -37,7 +37,7 @@ class RunLogger:
         with open(self.run_dir / "stats.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         if self.tb is not None:
-            step = int(round(record["kimg"] * 1000))
+            step = round(record["kimg"] * 1000)
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key != "kimg":
                     self.tb.add_scalar(key, value, step)

@@ -28,7 +28,12 @@ from gankit.data.sampler import InfiniteBatchSampler
 from gankit.errors import ConfigError, TrainingDivergedError
 from gankit.recipes.base import Phase, Recipe, Stage, StepContext
 from gankit.train import checkpoint as ckpt
-from gankit.train.distributed import DistInfo, all_reduce_gradients, all_reduce_mean, broadcast_module
+from gankit.train.distributed import (
+    DistInfo,
+    all_reduce_gradients,
+    all_reduce_mean,
+    broadcast_module,
+)
 from gankit.train.ema import ema_beta, update_ema
 from gankit.train.logging import RunLogger
 from gankit.viz import make_grid, plot_losses, save_gif, save_grid
@@ -81,9 +86,11 @@ class Trainer:
         self.phases = recipe.phases()
         self._check_phases()
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[options.amp]
-        self.scalers = {
-            key: torch.amp.GradScaler(self.device.type) for key in self.optimizers
-        } if options.amp == "fp16" else {}
+        self.scalers = (
+            {key: torch.amp.GradScaler(self.device.type) for key in self.optimizers}
+            if options.amp == "fp16"
+            else {}
+        )
         self.G_ema = self._make_ema()
         self.step_nets = self._maybe_compile(nets)
         self.generator = torch.Generator(self.device).manual_seed(options.seed * 7919 + dist.rank)
@@ -91,7 +98,9 @@ class Trainer:
         self.stage: Stage | None = None
         self.loader_iter: Any = None
         self.grid_z = torch.randn(
-            options.grid_size, nets["G"].z_dim, generator=torch.Generator().manual_seed(options.seed)
+            options.grid_size,
+            nets["G"].z_dim,
+            generator=torch.Generator().manual_seed(options.seed),
         )
         self._stop_requested = False
         self._tick_logs: dict[str, list[torch.Tensor]] = {}
@@ -247,8 +256,12 @@ class Trainer:
 
     def _loader(self, global_batch: int) -> DataLoader:
         sampler = InfiniteBatchSampler(
-            len(self.dataset), global_batch, seed=self.opt.seed, start_nimg=self.cur_nimg,
-            rank=self.dist.rank, world_size=self.dist.world_size,
+            len(self.dataset),
+            global_batch,
+            seed=self.opt.seed,
+            start_nimg=self.cur_nimg,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
         workers = self.opt.workers
         return DataLoader(
@@ -269,7 +282,10 @@ class Trainer:
             if value.dtype == torch.uint8:
                 value = value.float() / 127.5 - 1.0
                 if self.opt.mirror:
-                    flip = torch.rand(value.shape[0], device=self.device, generator=self.generator) < 0.5
+                    flip = (
+                        torch.rand(value.shape[0], device=self.device, generator=self.generator)
+                        < 0.5
+                    )
                     value = torch.where(flip[:, None, None, None], value.flip(3), value)
                 value = self.recipe.prepare_reals(value, stage)
                 if self.opt.channels_last:
@@ -306,18 +322,26 @@ class Trainer:
             self._diverged(bad)
         stage = self.stage
         record.update(
-            stage=stage.key, resolution=stage.resolution, alpha=round(stage.alpha, 4),
-            batch=stage.batch_size, img_per_s=round(rate * 1.0, 2), mem_gb=_peak_memory_gb(self.device),
+            stage=stage.key,
+            resolution=stage.resolution,
+            alpha=round(stage.alpha, 4),
+            batch=stage.batch_size,
+            img_per_s=round(rate * 1.0, 2),
+            mem_gb=_peak_memory_gb(self.device),
         )
         self.log.stats(record)
-        losses = " ".join(f"{k.split('/')[0]} {v:.3g}" for k, v in record.items() if k.endswith("/loss"))
+        losses = " ".join(
+            f"{k.split('/')[0]} {v:.3g}" for k, v in record.items() if k.endswith("/loss")
+        )
         bar.set_postfix_str(
             f"{stage.resolution}px a={stage.alpha:.2f} {rate:.1f} img/s {losses}", refresh=False
         )
 
     def _diverged(self, bad: dict[str, float]) -> None:
         last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
-        where = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+        where = (
+            f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+        )
         values = ", ".join(f"{k} = {v}" for k, v in bad.items())
         raise TrainingDivergedError(
             f"training diverged at {self.cur_nimg / 1000:g} kimg (stage {self.stage.key}): {values}; "
@@ -329,8 +353,11 @@ class Trainer:
         results = self.evaluate(self.G_ema, self.recipe.generator_kwargs(self.stage))
         if self.dist.is_main:
             self.log.stats({"kimg": round(self.cur_nimg / 1000, 3), **results})
-            self.log.info("metrics at {:.1f} kimg: {}".format(
-                self.cur_nimg / 1000, ", ".join(f"{k} {v:.4g}" for k, v in results.items())))
+            self.log.info(
+                "metrics at {:.1f} kimg: {}".format(
+                    self.cur_nimg / 1000, ", ".join(f"{k} {v:.4g}" for k, v in results.items())
+                )
+            )
 
     @torch.no_grad()
     def sample_grid(self, stage: Stage) -> torch.Tensor:
@@ -344,7 +371,9 @@ class Trainer:
             return
         images = self.sample_grid(self.stage)
         full = self.nets["G"].img_resolution
-        path = save_grid(images, self.run_dir / "samples" / f"fakes-{self.cur_nimg:012d}.png", upscale_to=full)
+        path = save_grid(
+            images, self.run_dir / "samples" / f"fakes-{self.cur_nimg:012d}.png", upscale_to=full
+        )
         self.log.image("fakes", make_grid(images, upscale_to=full), self.cur_nimg)
         return path
 
@@ -362,7 +391,10 @@ class Trainer:
     def _snapshot(self) -> None:
         if self.dist.is_main:
             path = ckpt.save_checkpoint(
-                self.state_dict(), self.run_dir / "checkpoints", self.cur_nimg, self.opt.keep_checkpoints
+                self.state_dict(),
+                self.run_dir / "checkpoints",
+                self.cur_nimg,
+                self.opt.keep_checkpoints,
             )
             self.log.info(f"snapshot {path.name} at {self.cur_nimg / 1000:g} kimg")
 
@@ -397,7 +429,7 @@ def _peak_memory_gb(device: torch.device) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
 
 
-class _graceful_interrupt:  # noqa: N801 - used as a context manager
+class _graceful_interrupt:
     """First Ctrl-C: finish the iteration, snapshot, stop. Second Ctrl-C: stop at once."""
 
     def __init__(self, trainer: Trainer) -> None:
@@ -413,7 +445,9 @@ class _graceful_interrupt:  # noqa: N801 - used as a context manager
         if self.trainer._stop_requested:
             raise KeyboardInterrupt
         self.trainer._stop_requested = True
-        self.trainer.log.info("interrupted: finishing this iteration and writing a snapshot (Ctrl-C again to abort)")
+        self.trainer.log.info(
+            "interrupted: finishing this iteration and writing a snapshot (Ctrl-C again to abort)"
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.previous is not None:

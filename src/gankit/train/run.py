@@ -10,14 +10,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from gankit.config import Config, check_arguments, config_from_dict, config_to_dict, dump_config, load_yaml, save_config
+from gankit.config import (
+    Config,
+    check_arguments,
+    config_from_dict,
+    config_to_dict,
+    dump_config,
+    load_yaml,
+    save_config,
+)
 from gankit.data import open_dataset
 from gankit.data.base import ImageDataset
 from gankit.errors import CheckpointError, ConfigError
 from gankit.recipes.base import Recipe
 from gankit.registry import MODELS, RECIPES
 from gankit.train import checkpoint as ckpt
-from gankit.train.distributed import DistInfo, init_from_env, shutdown
+from gankit.train.distributed import DistInfo, barrier, init_from_env, shutdown
 from gankit.train.logging import RunLogger
 from gankit.train.loop import LoopOptions, Trainer
 
@@ -32,10 +40,14 @@ def resolve_device(name: str, dist_local_rank: int = 0) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"train.device: {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(
+            f"train.device: {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("train.device is cuda but no CUDA device is visible; use --device cpu")
+            raise ConfigError(
+                "train.device is cuda but no CUDA device is visible; use --device cpu"
+            )
         if device.index is None:
             device = torch.device("cuda", dist_local_rank)
     return device
@@ -43,8 +55,12 @@ def resolve_device(name: str, dist_local_rank: int = 0) -> torch.device:
 
 def validate(config: Config) -> None:
     """Check the registry names and the model/recipe arguments before anything is built."""
-    check_arguments(MODELS.get(config.model.name), config.model.arch, MODEL_FIXED_ARGS, "model.arch")
-    check_arguments(RECIPES.get(config.recipe.name), config.recipe.args, RECIPE_FIXED_ARGS, "recipe.args")
+    check_arguments(
+        MODELS.get(config.model.name), config.model.arch, MODEL_FIXED_ARGS, "model.arch"
+    )
+    check_arguments(
+        RECIPES.get(config.recipe.name), config.recipe.args, RECIPE_FIXED_ARGS, "recipe.args"
+    )
     data, train = config.data, config.train
     if data.channels not in (None, 1, 3):
         raise ConfigError(f"data.channels must be 1 or 3 (or unset); got {data.channels}")
@@ -64,7 +80,11 @@ def build_dataset(config: Config) -> ImageDataset:
     """The training dataset described by `config.data`."""
     d = config.data
     return open_dataset(
-        d.name, root=d.root, resolution=d.resolution, channels=d.channels, skip_bad_images=d.skip_bad_images
+        d.name,
+        root=d.root,
+        resolution=d.resolution,
+        channels=d.channels,
+        skip_bad_images=d.skip_bad_images,
     )
 
 
@@ -107,7 +127,9 @@ def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> C
         sample_kimg=t.sample_kimg if t.sample_kimg is not None else _nice(kimg / 25),
         metrics_kimg=t.metrics_kimg if t.metrics_kimg is not None else snapshot,
     )
-    data = dataclasses.replace(config.data, resolution=dataset.resolution, channels=dataset.channels)
+    data = dataclasses.replace(
+        config.data, resolution=dataset.resolution, channels=dataset.channels
+    )
     return dataclasses.replace(config, train=train, data=data)
 
 
@@ -149,8 +171,12 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
 def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Path:
     """Build everything from `config` and train; returns the run directory."""
     validate(config)
-    dist = init_from_env("cuda" if config.train.device.startswith("cuda") or (
-        config.train.device == "auto" and torch.cuda.is_available()) else "cpu")
+    dist = init_from_env(
+        "cuda"
+        if config.train.device.startswith("cuda")
+        or (config.train.device == "auto" and torch.cuda.is_available())
+        else "cpu"
+    )
     try:
         return _train(config, dist, resume, dry_run)
     finally:
@@ -160,8 +186,10 @@ def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Pat
 def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     device = resolve_device(config.train.device, dist.local_rank)
     torch.manual_seed(config.train.seed)
-    dataset = build_dataset(config)
-    c_dim = dataset.num_classes if getattr(RECIPES.get(config.recipe.name), "conditional", False) else 0
+    dataset = _open_dataset_rank0_first(config, dist)
+    c_dim = (
+        dataset.num_classes if getattr(RECIPES.get(config.recipe.name), "conditional", False) else 0
+    )
     spec = model_spec(config, dataset, c_dim)
     nets = build_nets(spec)
     recipe = build_recipe(config, nets)
@@ -178,7 +206,9 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     nets.to(device)
     if config.train.channels_last:
         nets.to(memory_format=torch.channels_last)
-    trainer = Trainer(nets, recipe, dataset, run_dir, _loop_options(config, device, spec), dist, logger)
+    trainer = Trainer(
+        nets, recipe, dataset, run_dir, _loop_options(config, device, spec), dist, logger
+    )
     if resume:
         path, state = ckpt.load_latest(run_dir, map_location=device)
         trainer.load_state_dict(state)
@@ -192,25 +222,56 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     return run_dir
 
 
+def _open_dataset_rank0_first(config: Config, dist: DistInfo) -> ImageDataset:
+    # Rank 0 decodes and caches a new folder once; the other ranks then read its cache.
+    if not dist.is_main:
+        barrier(dist)
+    dataset = build_dataset(config)
+    if dist.is_main:
+        barrier(dist)
+    return dataset
+
+
 def _loop_options(config: Config, device: torch.device, spec: dict[str, Any]) -> LoopOptions:
     t = config.train
     return LoopOptions(
-        total_kimg=t.kimg, ema_kimg=t.ema_kimg, tick_kimg=t.tick_kimg, snapshot_kimg=t.snapshot_kimg,
-        sample_kimg=t.sample_kimg, device=device, amp=t.amp, channels_last=t.channels_last,
-        compile=t.compile, seed=t.seed, grid_size=t.grid_size, keep_checkpoints=t.keep_checkpoints,
-        progress=t.progress, workers=config.data.workers, mirror=config.data.mirror,
-        metrics_kimg=t.metrics_kimg or 0.0, model_spec=spec,
+        total_kimg=t.kimg,
+        ema_kimg=t.ema_kimg,
+        tick_kimg=t.tick_kimg,
+        snapshot_kimg=t.snapshot_kimg,
+        sample_kimg=t.sample_kimg,
+        device=device,
+        amp=t.amp,
+        channels_last=t.channels_last,
+        compile=t.compile,
+        seed=t.seed,
+        grid_size=t.grid_size,
+        keep_checkpoints=t.keep_checkpoints,
+        progress=t.progress,
+        workers=config.data.workers,
+        mirror=config.data.mirror,
+        metrics_kimg=t.metrics_kimg or 0.0,
+        model_spec=spec,
     )
 
 
 def _log_setup(
-    logger: RunLogger, config: Config, dataset: ImageDataset, nets: nn.ModuleDict, recipe: Recipe,
-    device: torch.device, dist: DistInfo,
+    logger: RunLogger,
+    config: Config,
+    dataset: ImageDataset,
+    nets: nn.ModuleDict,
+    recipe: Recipe,
+    device: torch.device,
+    dist: DistInfo,
 ) -> None:
-    logger.info(f"data: {dataset.description or dataset.name} ({len(dataset)} images, "
-                f"{dataset.resolution}x{dataset.resolution}x{dataset.channels})")
+    logger.info(
+        f"data: {dataset.description or dataset.name} ({len(dataset)} images, "
+        f"{dataset.resolution}x{dataset.resolution}x{dataset.channels})"
+    )
     for name, net in nets.items():
-        logger.info(f"model {config.model.name}.{name}: {sum(p.numel() for p in net.parameters()):,} parameters")
+        logger.info(
+            f"model {config.model.name}.{name}: {sum(p.numel() for p in net.parameters()):,} parameters"
+        )
     logger.info(f"recipe: {recipe.describe()}")
     t = config.train
     logger.info(

@@ -23,7 +23,9 @@ def grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def make_grid(images: torch.Tensor, cols: int | None = None, upscale_to: int | None = None) -> np.ndarray:
+def make_grid(
+    images: torch.Tensor, cols: int | None = None, upscale_to: int | None = None
+) -> np.ndarray:
     """`[N, C, H, W]` -> one `[rows*H, cols*W, C]` uint8 array (C = 1 or 3), optional nearest upscale."""
     images = to_uint8(images).cpu()
     if upscale_to and images.shape[-1] < upscale_to:
@@ -33,11 +35,15 @@ def make_grid(images: torch.Tensor, cols: int | None = None, upscale_to: int | N
     rows, cols = grid_shape(n) if cols is None else (math.ceil(n / cols), cols)
     canvas = torch.zeros(rows * cols, c, h, w, dtype=torch.uint8)
     canvas[:n] = images
-    canvas = canvas.reshape(rows, cols, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, c)
+    canvas = (
+        canvas.reshape(rows, cols, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, c)
+    )
     return canvas.numpy()
 
 
-def save_grid(images: torch.Tensor, path: str | Path, cols: int | None = None, upscale_to: int | None = None) -> Path:
+def save_grid(
+    images: torch.Tensor, path: str | Path, cols: int | None = None, upscale_to: int | None = None
+) -> Path:
     """Write a grid of `images` as a PNG."""
     array = make_grid(images, cols, upscale_to)
     path = Path(path)

@@ -60,7 +60,9 @@ def _stage_changes(records: list[dict]) -> list[float]:
     return changes
 
 
-def save_gif(frames: Sequence[str | Path], out_path: str | Path, frame_ms: int = 400) -> Path | None:
+def save_gif(
+    frames: Sequence[str | Path], out_path: str | Path, frame_ms: int = 400
+) -> Path | None:
     """An animated GIF of the given image files (resized to the largest frame); None if empty."""
     images = [Image.open(f).convert("RGB") for f in frames]
     if not images:

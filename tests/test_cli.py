@@ -1,0 +1,198 @@
+"""The command line end to end on tiny settings: train, generate, resume, list, dry run, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny ProGAN run shared by the generate tests (grows 4 -> 16 in 20 iterations)."""
+    from conftest import tiny_progan_overrides
+
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(tiny_progan_overrides(out)) == 0
+    return out
+
+
+def test_train_leaves_every_promised_output(trained_run: Path) -> None:
+    names = {p.relative_to(trained_run).as_posix() for p in trained_run.rglob("*") if p.is_file()}
+    for expected in (
+        "config.yaml",
+        "log.txt",
+        "stats.jsonl",
+        "samples/reals.png",
+        "samples/final.png",
+        "samples/progress.gif",
+        "plots/losses.png",
+        "samples/stage-16x16-stable.png",
+        "checkpoints/ckpt-000000000160.pt",
+    ):
+        assert expected in names
+    assert {n for n in names if n.startswith("samples/stage-")} == {
+        f"samples/stage-{s}.png"
+        for s in ("4x4-stable", "8x8-fade", "8x8-stable", "16x16-fade", "16x16-stable")
+    }
+    log = (trained_run / "log.txt").read_text()
+    assert "data: digits" in log and "done. In" in log
+    last = json.loads((trained_run / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["kimg"] == 0.16 and last["resolution"] == 16
+
+
+def test_generate_grid_folder_and_npy(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        main(
+            [
+                "generate",
+                str(trained_run),
+                "--num",
+                "6",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path / "g.png"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "g.png").size == (3 * 16, 2 * 16)
+    assert (
+        main(["generate", str(trained_run), "--num", "5", "--out", str(tmp_path / "each") + "/"])
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == [
+        f"{i:06d}.png" for i in range(5)
+    ]
+    assert (
+        main(
+            [
+                "generate",
+                str(trained_run),
+                "--num",
+                "6",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path / "a.npy"),
+            ]
+        )
+        == 0
+    )
+    array = np.load(tmp_path / "a.npy")
+    assert array.shape == (6, 1, 16, 16) and array.dtype == np.uint8
+    # The same seed gives the same images; the grid holds exactly those pixels.
+    assert (
+        main(
+            [
+                "generate",
+                str(trained_run / "checkpoints" / "ckpt-000000000160.pt"),
+                "--num",
+                "6",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path / "b.npy"),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), array)
+    grid = np.asarray(Image.open(tmp_path / "g.png"))
+    np.testing.assert_array_equal(grid[16:32, 32:48], array[5, 0])
+    assert (
+        main(
+            [
+                "generate",
+                str(trained_run),
+                "--num",
+                "6",
+                "--seed",
+                "4",
+                "--out",
+                str(tmp_path / "c.npy"),
+            ]
+        )
+        == 0
+    )
+    assert not np.array_equal(np.load(tmp_path / "c.npy"), array)
+    assert "wrote 6 images (16x16)" in capsys.readouterr().out
+
+
+def test_list_shows_every_registry(capsys: pytest.CaptureFixture) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for section in ("models:", "recipes:", "datasets:", "metrics:"):
+        assert section in out
+    assert "progan" in out and "digits" in out
+
+
+def test_dry_run_prints_the_resolved_config_and_writes_nothing(
+    tmp_path: Path, tiny_run_args: Callable, capsys: pytest.CaptureFixture
+) -> None:
+    import yaml
+
+    args = [a for a in tiny_run_args(tmp_path / "dry") if a != "--kimg" and a != "0.16"]
+    assert main([*args, "--dry-run"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    # kimg defaults to the end of the schedule: stable 32 + 2 x (fade 32 + stable 32) images.
+    assert resolved["train"]["kimg"] == pytest.approx(0.16)
+    assert resolved["data"]["resolution"] == 16 and resolved["data"]["channels"] == 1
+    assert resolved["train"]["ema_kimg"] == 10.0 and resolved["model"]["arch"]["channel_max"] == 16
+    assert not (tmp_path / "dry").exists()
+
+
+def test_help_explains_the_commands(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--resume RUN_DIR" in out and "--set KEY=VALUE" in out and "torchrun" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "train.batchsize=4"], r"unknown config key train\.'batchsize'"),
+        (["--set", "train.kimg=lots"], r"train\.kimg: expected"),
+        (["--set", "model.arch.chanel_max=4"], r"model\.arch\.'chanel_max'.*Did you mean"),
+        (["--resolution", "24"], r"power-of-two resolution"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(
+    tmp_path: Path,
+    tiny_run_args: Callable,
+    capsys: pytest.CaptureFixture,
+    extra: list[str],
+    message: str,
+) -> None:
+    assert main([*tiny_run_args(tmp_path / "bad"), *extra]) == 2
+    import re
+
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_unknown_recipe_suggests_a_name(capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "pogan"]) == 2
+    assert "Did you mean 'progan'?" in capsys.readouterr().err
+
+
+def test_an_existing_run_is_not_overwritten_and_resume_needs_checkpoints(
+    trained_run: Path, tmp_path: Path, tiny_run_args: Callable, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(tiny_run_args(trained_run)) == 2
+    assert "--resume" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
+    assert "not a gankit run directory" in capsys.readouterr().err
