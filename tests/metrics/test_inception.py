@@ -1,0 +1,234 @@
+"""The FID InceptionV3: torch-fidelity / pytorch-fid equivalence, resize protocols, weights loading."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from gankit.metrics import inception
+from gankit.metrics.inception import (
+    PYTORCH_FID_WEIGHTS_FILE,
+    WEIGHTS_ENV,
+    WEIGHTS_FILE,
+    InceptionV3,
+    InceptionWeightsError,
+    convert_state_dict,
+    load_inception,
+    load_state_dict,
+    preprocess,
+    resize_clean,
+    resize_reference,
+    resolve_weights,
+    to_uint8_rgb,
+)
+
+
+def synthetic_images(n: int, res: int, seed: int) -> torch.Tensor:
+    """uint8 `[n, 3, res, res]` smooth colour fields with some texture."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 3, 4, 4, generator=g) * 220 + 18
+    img = F.interpolate(low, size=(res, res), mode="bicubic", align_corners=False)
+    img = img + 12 * torch.randn(n, 3, res, res, generator=g)
+    return img.clamp(0, 255).round().to(torch.uint8)
+
+
+def calibrated_network(seed: int = 0) -> InceptionV3:
+    """Random weights whose BatchNorm statistics are re-estimated on images, so features spread."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = InceptionV3()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the calibration batch
+    x = (synthetic_images(6, 96, seed=seed + 100).float() - 128) / 128
+    with torch.no_grad():
+        net.train()(x)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inception") / WEIGHTS_FILE
+    torch.save(calibrated_network().state_dict(), path)
+    return path
+
+
+# --- The network against torch-fidelity and pytorch-fid.
+
+
+def test_features_equal_torch_fidelity(weights_file: Path) -> None:
+    fidelity = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    reference = fidelity.FeatureExtractorInceptionV3(
+        "inception-v3-compat",
+        ["2048", "logits_unbiased"],
+        feature_extractor_weights_path=str(weights_file),
+    )
+    ours = load_inception(weights_file)
+    for images in (synthetic_images(2, 32, seed=1), synthetic_images(1, 40, seed=2)):
+        ref_pool3, ref_logits = reference(images)
+        out = ours(images)
+        torch.testing.assert_close(out["pool3"], ref_pool3, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(out["logits_unbiased"], ref_logits, rtol=1e-5, atol=1e-5)
+    assert float(out["pool3"].std()) > 1e-2  # calibrated: features are not collapsed
+
+
+def _pytorch_fid_model(monkeypatch: pytest.MonkeyPatch, state: dict) -> torch.nn.Module:
+    pfid = pytest.importorskip("pytorch_fid.inception")
+    # pytorch-fid downloads its weights inside fid_inception_v3(); hand it ours instead.
+    monkeypatch.setattr(pfid, "load_state_dict_from_url", lambda *args, **kwargs: state)
+    return pfid.fid_inception_v3().eval()
+
+
+def test_pytorch_fid_layouts_load_and_compute_the_same(
+    weights_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = torch.load(weights_file, weights_only=True)
+    torchvision_model = _pytorch_fid_model(monkeypatch, state)
+    pfid = pytest.importorskip("pytorch_fid.inception")
+    monkeypatch.setattr(pfid, "fid_inception_v3", lambda: torchvision_model)
+    wrapper = pfid.InceptionV3([3], resize_input=False, normalize_input=False).eval()
+
+    ours = InceptionV3().eval()
+    for layout, module in (("torchvision", torchvision_model), ("blocks", wrapper)):
+        path = tmp_path / f"{layout}-{PYTORCH_FID_WEIGHTS_FILE}"
+        torch.save(module.state_dict(), path)
+        if layout == "blocks":  # the wrapper has no classifier; borrow it to check the trunk
+            with pytest.raises(InceptionWeightsError, match="missing"):
+                load_state_dict(path)
+            converted = convert_state_dict(torch.load(path, weights_only=True))
+            converted |= {k: v for k, v in state.items() if k.startswith("fc.")}
+        else:
+            converted = load_state_dict(path)
+        ours.load_state_dict(converted, strict=False)
+        x = torch.rand(2, 3, 80, 80) * 2 - 1  # the trunk is fully convolutional down to pool3
+        with torch.no_grad():
+            expected = wrapper(x)[0].flatten(1)
+            torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-6, msg=layout)
+
+
+# --- Input preparation.
+
+
+def test_uint8_quantisation_and_grayscale_tiling() -> None:
+    floats = torch.tensor([-1.0, -0.999, 0.0, 0.5, 1.0, 1.5]).view(1, 1, 1, 6)
+    out = to_uint8_rgb(floats)
+    assert out.shape == (1, 3, 1, 6) and out.dtype == torch.uint8
+    assert out[0, 0, 0].tolist() == [0, 0, 128, 191, 255, 255]
+    assert torch.equal(out[:, 0], out[:, 2])
+    with pytest.raises(ValueError, match=r"\[N, 1 or 3, H, W\]"):
+        to_uint8_rgb(torch.zeros(2, 4, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 32, 32), (1, 3, 28, 45), (1, 3, 512, 400), (1, 3, 299, 299)]
+)
+def test_reference_resize_equals_torch_fidelity(shape: tuple[int, ...]) -> None:
+    compat = pytest.importorskip("torch_fidelity.interpolate_compat_tensorflow")
+    images = torch.randint(
+        0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    expected = compat.interpolate_bilinear_2d_like_tensorflow1x(
+        images.float(), size=(299, 299), align_corners=False
+    )
+    assert torch.equal(resize_reference(images), expected)
+
+
+def test_clean_resize_is_pil_bicubic_and_antialiased() -> None:
+    # A 1-pixel checkerboard halved: antialiasing gives ~mid-grey, bilinear sampling aliases.
+    board = (torch.arange(598).view(-1, 1) + torch.arange(598)) % 2 * 255
+    images = board.to(torch.uint8).expand(1, 3, -1, -1)
+    clean, reference = resize_clean(images), resize_reference(images)
+    assert float((clean - 127.5).abs().max()) < 5
+    assert float((reference - 127.5).abs().max()) > 100
+    small = synthetic_images(1, 32, seed=3)
+    channel = Image.fromarray(small[0, 1].numpy().astype(np.float32), mode="F")
+    expected = np.asarray(channel.resize((299, 299), resample=Image.BICUBIC)).clip(0, 255)
+    np.testing.assert_array_equal(resize_clean(small)[0, 1].numpy(), expected)
+
+
+def test_preprocess_maps_uint8_to_the_tf_range() -> None:
+    images = torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 3, 7, 9)
+    x = preprocess(images)
+    assert x.shape == (2, 3, 299, 299)
+    assert torch.all(x[0] == -1.0) and torch.all(x[1] == 127 / 128)
+    with pytest.raises(ValueError, match="unknown resize protocol 'bilinear'"):
+        preprocess(images, resize="bilinear")
+
+
+# --- Weights: where they come from, and the errors.
+
+
+def test_missing_weights_with_downloads_disabled_explains_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    with pytest.raises(InceptionWeightsError) as info:
+        resolve_weights()
+    message = str(info.value)
+    assert WEIGHTS_ENV in message and "--inception-weights" in message
+    assert "GANKIT_NO_DOWNLOAD" in message and WEIGHTS_FILE in message
+    assert str(inception.cache_dir() / "weights") in message
+
+
+def test_weights_lookup_order(
+    weights_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached = inception.cache_dir() / "weights" / PYTORCH_FID_WEIGHTS_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(weights_file.read_bytes())
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    assert resolve_weights() == cached
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights_file))
+    assert resolve_weights() == weights_file
+    explicit = tmp_path / "explicit.pth"
+    explicit.write_bytes(b"")
+    assert resolve_weights(explicit) == explicit
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "absent.pth"))
+    with pytest.raises(
+        InceptionWeightsError, match=f"absent.pth \\(from {WEIGHTS_ENV}\\) does not exist"
+    ):
+        resolve_weights()
+
+
+class _FakeResponse(io.BytesIO):
+    def __enter__(self) -> _FakeResponse:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+
+def test_download_is_atomic_and_verified(
+    weights_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GANKIT_NO_DOWNLOAD")
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    payloads = [b"<html>not a checkpoint</html>", weights_file.read_bytes()]
+    urls = []
+
+    def fake_urlopen(url: str, timeout: float) -> _FakeResponse:
+        urls.append(url)
+        return _FakeResponse(payloads.pop(0))
+
+    monkeypatch.setattr(inception.urllib.request, "urlopen", fake_urlopen)
+    folder = inception.cache_dir() / "weights"
+    with pytest.raises(InceptionWeightsError, match="could not read"):
+        resolve_weights()
+    assert list(folder.iterdir()) == []  # nothing half-written under the standard name
+    assert resolve_weights() == folder / WEIGHTS_FILE
+    assert urls == [inception.WEIGHTS_URL] * 2
+    assert resolve_weights() == folder / WEIGHTS_FILE and not payloads  # cached: no third fetch
+
+
+def test_wrong_state_dict_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "other.pth"
+    torch.save(torch.nn.Linear(3, 4).state_dict(), path)
+    with pytest.raises(InceptionWeightsError, match="not an FID InceptionV3 state dict"):
+        load_inception(path)
