@@ -1,0 +1,1 @@
+"""Metrics: the maths, the feature extractors, and the registered evaluations."""
