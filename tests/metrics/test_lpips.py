@@ -105,3 +105,12 @@ def test_cached_backbone_is_found(monkeypatch: pytest.MonkeyPatch, random_vgg16:
     target.parent.mkdir(parents=True)
     target.write_bytes(random_vgg16.read_bytes())
     assert resolve_vgg16_weights() == target
+
+
+def test_untrained_lpips_needs_no_files_and_gives_nonnegative_distances() -> None:
+    torch.manual_seed(0)
+    model = LPIPS(pretrained=False)
+    for head, c in zip(model.heads, (64, 128, 256, 512, 512), strict=True):
+        assert torch.equal(head.weight, torch.full((1, c, 1, 1), 1.0 / c))
+    d = model(_images(3, 16, 5), _images(3, 16, 6))
+    assert d.shape == (3,) and bool((d > 0).all())

@@ -68,7 +68,11 @@ def vgg16_features() -> nn.Sequential:
 
 
 class LPIPS(nn.Module):
-    """LPIPS-VGG v0.1: `(img0, img1)` `[N, 3, H, W]` in [-1, 1] -> distances `[N]`."""
+    """LPIPS-VGG v0.1: `(img0, img1)` `[N, 3, H, W]` in [-1, 1] -> distances `[N]`.
+
+    `pretrained=False` skips all weight files (random backbone, channel-averaging heads): for
+    plumbing tests only, its distances mean nothing.
+    """
 
     def __init__(
         self,
@@ -85,6 +89,10 @@ class LPIPS(nn.Module):
         if pretrained:
             self.load_backbone(resolve_vgg16_weights(vgg16_weights))
             self.load_heads(resolve_heads(heads))
+        else:
+            # Plumbing only: random backbone, heads that average channels (distances stay >= 0).
+            for head, c in zip(self.heads, TAP_CHANNELS, strict=True):
+                nn.init.constant_(head.weight, 1.0 / c)
         self.eval().requires_grad_(False)
 
     def load_backbone(self, path: str | os.PathLike) -> None:
