@@ -97,5 +97,6 @@ def _load_builtins() -> None:
         return
     _loaded = True
     import gankit.data.builtin
+    import gankit.data.toy
     import gankit.models
     import gankit.recipes  # noqa: F401
