@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_generate(sub)
+    _add_evaluate(sub)
     _add_list(sub)
     return parser
 
@@ -124,6 +125,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tick-kimg", type=float, help="log interval in kimg")
     g.add_argument("--sample-kimg", type=float, help="sample-grid interval in kimg")
     g.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
+    g.add_argument(
+        "--metrics",
+        metavar="NAMES",
+        help="metrics of G_ema during training, e.g. swd16k,fid50k (see `gankit evaluate --help`)",
+    )
+    g.add_argument(
+        "--metrics-kimg",
+        type=float,
+        help="metric interval in kimg (default: the snapshot interval)",
+    )
     g = p.add_argument_group("speed")
     g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision (default none)")
@@ -161,6 +172,7 @@ _TRAIN_FLAGS = {
     "tick_kimg": "train.tick_kimg",
     "sample_kimg": "train.sample_kimg",
     "snapshot_kimg": "train.snapshot_kimg",
+    "metrics_kimg": "train.metrics_kimg",
     "device": "train.device",
     "amp": "train.amp",
     "channels_last": "train.channels_last",
@@ -181,6 +193,10 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
             set_dotted(out, key.split("."), True)
     if args.no_progress:
         set_dotted(out, ["train", "progress"], False)
+    if args.metrics:
+        set_dotted(
+            out, ["train", "metrics"], [m.strip() for m in args.metrics.split(",") if m.strip()]
+        )
     return out
 
 
@@ -255,6 +271,90 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     )
     path = write_samples(images, args.out)
     print(f"wrote {args.num} images ({images.shape[2]}x{images.shape[3]}) to {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- evaluate
+
+EVALUATE_EPILOG = """\
+TARGET is a run directory or checkpoint (samples of its G_ema), a folder of images, or a .npy
+array (uint8 [N, C, H, W] images, or float [N, 2] points for ring8/grid25). Metric names carry
+their sample count (fid50k = 50,000 samples; swd16k = 16,384 as in the PGGAN paper; ms_ssim10k =
+10,000 pairs) or take it from --num (plain names: swd, ms_ssim, fid, kid, is, pr, ppl, modes,
+clf-fid, clf-kid, clf-is, class-acc, parzen; `gankit list` describes them). Examples:
+
+  gankit evaluate runs/faces --metrics swd16k,ms_ssim10k,fid50k
+  gankit evaluate samples/ --metrics fid,kid --num 10000 --data ~/faces --json faces.json
+  gankit evaluate runs/mnist --metrics clf-fid,clf-kid,parzen --data mnist
+
+Real images come from --data (default: the run's training data). FID/KID/IS/PR need the FID
+Inception weights (--inception-weights FILE, $GANKIT_INCEPTION_WEIGHTS, or the cache); real-image
+features are cached per (data, count, extractor) under ~/.cache/gankit/metrics.
+"""
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="compute metrics (SWD, MS-SSIM, FID, KID, IS, PR, PPL, modes, ...)",
+        description="Compute metrics of a trained generator or a set of samples.",
+        epilog=EVALUATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument(
+        "--metrics", required=True, help="comma-separated metric names, e.g. swd16k,fid50k"
+    )
+    p.add_argument(
+        "--data", metavar="NAME_OR_PATH", help="real data to compare with (default: the run's)"
+    )
+    p.add_argument("--data-root", metavar="DIR", help="where built-in datasets are read")
+    p.add_argument("--num", type=int, help="sample count for metric names without one")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--inception-weights", metavar="FILE", help="FID InceptionV3 weights file")
+    p.add_argument(
+        "--resize",
+        choices=("reference", "clean"),
+        default="reference",
+        help="Inception resize protocol: torch-fidelity's bilinear (default) or clean-fid's antialiased",
+    )
+    p.add_argument(
+        "--classifier", metavar="FILE", help="domain classifier for clf-*/class-acc/parzen/modes"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--batch", type=int, default=64, help="images per forward pass")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the samples and of the metrics' randomness"
+    )
+    p.add_argument("--no-cache", action="store_true", help="recompute real-image features")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from gankit.evaluate import run_evaluate
+
+    results = run_evaluate(
+        args.target,
+        args.metrics,
+        data=args.data,
+        data_root=args.data_root,
+        num=args.num,
+        inception_weights=args.inception_weights,
+        resize=args.resize,
+        classifier=args.classifier,
+        device=args.device,
+        batch=args.batch,
+        seed=args.seed,
+        cache=not args.no_cache,
+        progress=not args.no_progress,
+        json_path=args.json,
+    )
+    width = max(len(k) for k in results) if results else 10
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:.6g}")
+    if args.json:
+        print(f"wrote {args.json}")
     return 0
 
 

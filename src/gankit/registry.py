@@ -98,5 +98,6 @@ def _load_builtins() -> None:
     _loaded = True
     import gankit.data.builtin
     import gankit.data.toy
+    import gankit.metrics
     import gankit.models
     import gankit.recipes  # noqa: F401

@@ -22,6 +22,7 @@ from gankit.config import (
 from gankit.data import open_dataset
 from gankit.data.base import ImageDataset
 from gankit.errors import CheckpointError, ConfigError
+from gankit.metrics.runner import parse_metrics
 from gankit.recipes.base import Recipe
 from gankit.registry import MODELS, RECIPES
 from gankit.train import checkpoint as ckpt
@@ -72,6 +73,7 @@ def validate(config: Config) -> None:
             raise ConfigError(f"train.{key} must be a non-negative number; got {value}")
     if train.batch_size is not None and train.batch_size < 1:
         raise ConfigError(f"train.batch_size must be >= 1; got {train.batch_size}")
+    parse_metrics(train.metrics)  # unknown metric names fail before anything is built
     if train.amp == "fp16" and train.device == "cpu":
         raise ConfigError("train.amp=fp16 needs a CUDA device; on CPU use --amp bf16 or none")
 
@@ -206,8 +208,9 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     nets.to(device)
     if config.train.channels_last:
         nets.to(memory_format=torch.channels_last)
+    evaluate = _metrics_callback(config, dataset, device)
     trainer = Trainer(
-        nets, recipe, dataset, run_dir, _loop_options(config, device, spec), dist, logger
+        nets, recipe, dataset, run_dir, _loop_options(config, device, spec), dist, logger, evaluate
     )
     if resume:
         path, state = ckpt.load_latest(run_dir, map_location=device)
@@ -220,6 +223,26 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     if dist.is_main:
         _print_outputs(logger, run_dir)
     return run_dir
+
+
+def _metrics_callback(config: Config, dataset: ImageDataset, device: torch.device) -> Any:
+    """G_ema, sampling kwargs -> metric values, for `train.metrics` (None when there are none)."""
+    if not config.train.metrics:
+        return None
+    from gankit.metrics import DatasetSource, EvalOptions, FeatureBank, GeneratorSource, evaluate
+
+    requests = parse_metrics(config.train.metrics)
+    options = EvalOptions(
+        device=device, seed=config.train.seed, data_root=config.data.root, progress=False
+    )
+    bank = FeatureBank(options)  # extractors are built once and reused at every evaluation
+
+    def run(G_ema: nn.Module, kwargs: dict[str, Any]) -> dict[str, float]:
+        fakes = GeneratorSource(G_ema, kwargs, seed=config.train.seed)
+        reals = DatasetSource(dataset, seed=config.train.seed)
+        return evaluate(requests, fakes, reals, options, bank=bank, data_name=config.data.name)
+
+    return run
 
 
 def _open_dataset_rank0_first(config: Config, dist: DistInfo) -> ImageDataset:
