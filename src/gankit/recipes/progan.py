@@ -155,6 +155,6 @@ class ProGANRecipe(Recipe):
         s = self.schedule_
         return (
             f"progan: WGAN-GP (lambda={self.gp_weight}) + drift {self.drift_weight}; "
-            f"resolutions {list(s.resolutions)}; fade {s.fade_nimg // 1000} kimg + stable "
-            f"{s.stable_nimg // 1000} kimg per resolution; fully grown at {s.grown_nimg / 1000:g} kimg"
+            f"resolutions {list(s.resolutions)}; fade {s.fade_nimg / 1000:g} kimg + stable "
+            f"{s.stable_nimg / 1000:g} kimg per resolution; fully grown at {s.grown_nimg / 1000:g} kimg"
         )

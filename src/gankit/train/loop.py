@@ -32,6 +32,7 @@ from gankit.train.distributed import (
     DistInfo,
     all_reduce_gradients,
     all_reduce_mean,
+    barrier,
     broadcast_module,
 )
 from gankit.train.ema import ema_beta, update_ema
@@ -350,14 +351,13 @@ class Trainer:
         )
 
     def _run_metrics(self) -> None:
-        results = self.evaluate(self.G_ema, self.recipe.generator_kwargs(self.stage))
+        # Rank 0 evaluates; the others wait, so every rank resumes training together.
         if self.dist.is_main:
+            results = self.evaluate(self.G_ema, self.recipe.generator_kwargs(self.stage))
             self.log.stats({"kimg": round(self.cur_nimg / 1000, 3), **results})
-            self.log.info(
-                "metrics at {:.1f} kimg: {}".format(
-                    self.cur_nimg / 1000, ", ".join(f"{k} {v:.4g}" for k, v in results.items())
-                )
-            )
+            values = ", ".join(f"{k} {v:.4g}" for k, v in results.items())
+            self.log.info(f"metrics at {self.cur_nimg / 1000:g} kimg: {values}")
+        barrier(self.dist)
 
     @torch.no_grad()
     def sample_grid(self, stage: Stage) -> torch.Tensor:
