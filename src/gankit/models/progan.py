@@ -14,11 +14,16 @@ in G, and `(1 - a) * fromRGB_prev(avgpool(img)) + a * block(fromRGB(img))` in D.
 
 Deviations: the 4x4 dense layer uses the official code's gain sqrt(2)/4; toRGB is applied before the
 nearest upsample on the fade-in branch (identical result, 4x cheaper). The model is unconditional.
+
+Speed: 3x3 convolutions go through `EqualConv2d`'s CPU Winograd path where it applies, and the 2x
+nearest upsampling is a broadcast copy whose gradient is a 2x2 sum pooling (`upsample2x`), which on
+CPU is several times faster than `F.interpolate`'s nearest kernel at these sizes.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +51,26 @@ def check_resolution(img_resolution: int, family: str = "progan") -> list[int]:
     return [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
 
 
+class _NearestUpsample2x(torch.autograd.Function):
+    """2x nearest upsampling `[N, C, H, W] -> [N, C, 2H, 2W]`; backward: each 2x2 block's sum."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        # 4 * mean is the 2x2 sum exactly (scaling by 4 is exact); written with differentiable ops
+        # so that second derivatives through G stay available.
+        return 4.0 * F.avg_pool2d(grad, 2)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour 2x upsampling, equal to `F.interpolate(x, scale_factor=2, mode="nearest")`."""
+    return _NearestUpsample2x.apply(x)
+
+
 class _GBlock(nn.Module):
     """Upsample 2x (nearest), then two 3x3 conv -> LeakyReLU -> PixelNorm."""
 
@@ -56,8 +81,7 @@ class _GBlock(nn.Module):
         self.norm = PixelNorm() if pixel_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = self.norm(F.leaky_relu(self.conv0(x), LRELU_SLOPE))
+        x = self.norm(F.leaky_relu(self.conv0(upsample2x(x)), LRELU_SLOPE))
         return self.norm(F.leaky_relu(self.conv1(x), LRELU_SLOPE))
 
 
@@ -117,7 +141,7 @@ class Generator(nn.Module):
         img = self.to_rgb[level](x)
         if alpha < 1.0 and level > 0:
             # toRGB (1x1) commutes with nearest upsampling, so apply it at the lower resolution.
-            skip = F.interpolate(self.to_rgb[level - 1](prev), scale_factor=2.0, mode="nearest")
+            skip = upsample2x(self.to_rgb[level - 1](prev))
             img = torch.lerp(skip, img, alpha)
         return img
 

@@ -1,0 +1,104 @@
+"""Fast paths give the values and derivatives of the plain ops they replace.
+
+EqualConv2d's CPU Winograd (NNPACK) path against F.conv2d, and ProGAN's `upsample2x` against
+F.interpolate's nearest mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gankit.models.progan import upsample2x
+from gankit.nn import EqualConv2d, equalized
+
+needs_nnpack = pytest.mark.skipif(
+    not torch.backends.nnpack.is_available(), reason="NNPACK is not available on this CPU"
+)
+
+
+@pytest.fixture
+def fast_path() -> Iterator[None]:
+    equalized.set_cpu_winograd(True)
+    yield
+    equalized.set_cpu_winograd(True)
+
+
+def _critic_with_penalty(fast: bool) -> list[torch.Tensor]:
+    """Logits, input gradients, and the parameter gradients of loss + gradient penalty."""
+    equalized.set_cpu_winograd(fast)
+    torch.manual_seed(0)
+    conv0, conv1 = EqualConv2d(3, 8, 3), EqualConv2d(8, 8, 3)
+    with torch.no_grad():
+        conv0.bias.normal_()
+        conv1.bias.normal_()
+    x = torch.randn(16, 3, 16, 16, requires_grad=True)  # batch and size where the path applies
+    h = F.leaky_relu(conv1(F.leaky_relu(conv0(x), 0.2)), 0.2)
+    # A minibatch statistic makes the penalty's second derivatives reach the activations too.
+    logits = h.mean(dim=(1, 2, 3)) + h.std(dim=0).mean() * h.square().mean(dim=(1, 2, 3))
+    (grad_x,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    penalty = (grad_x.flatten(1).norm(dim=1) - 1).square().mean()
+    params = [conv0.weight, conv0.bias, conv1.weight, conv1.bias]
+    grads = torch.autograd.grad(penalty + logits.mean(), [*params, x])
+    return [logits.detach(), grad_x.detach(), *grads]
+
+
+@needs_nnpack
+def test_values_and_first_and_second_derivatives_match_conv2d(fast_path: None) -> None:
+    fast, reference = _critic_with_penalty(True), _critic_with_penalty(False)
+    for got, want in zip(fast, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+@needs_nnpack
+def test_penalty_input_gradients_skip_weight_gradients(
+    fast_path: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    backward = equalized._Conv3x3ParamGrads.backward
+    monkeypatch.setattr(
+        equalized._Conv3x3ParamGrads,
+        "backward",
+        staticmethod(lambda ctx, grad: calls.append(1) or backward(ctx, grad)),
+    )
+    conv = EqualConv2d(4, 4, 3)
+    x = torch.randn(16, 4, 16, 16, requires_grad=True)
+    out = conv(x).square().sum()
+    torch.autograd.grad(out, x, create_graph=True)
+    assert calls == []
+    out.backward()
+    assert len(calls) == 1 and conv.weight.grad is not None
+
+
+@needs_nnpack
+def test_frozen_weights_still_pass_input_gradients(fast_path: None) -> None:
+    conv = EqualConv2d(4, 4, 3).requires_grad_(False)
+    x = torch.randn(16, 4, 16, 16, requires_grad=True)
+    conv(x).square().sum().backward()
+    expected = torch.autograd.grad(
+        F.conv2d(x, conv.weight * conv.weight_scale, conv.bias, padding=1).square().sum(), x
+    )[0]
+    torch.testing.assert_close(x.grad, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+@needs_nnpack
+def test_graphs_of_weight_gradients_are_refused_with_advice(fast_path: None) -> None:
+    conv = EqualConv2d(4, 4, 3)
+    x = torch.randn(16, 4, 16, 16, requires_grad=True)
+    with pytest.raises(RuntimeError, match="set_cpu_winograd"):
+        torch.autograd.grad(conv(x).square().sum(), conv.weight, create_graph=True)
+
+
+def test_upsample2x_equals_nearest_interpolation_with_its_gradients() -> None:
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    expected = F.interpolate(x, scale_factor=2, mode="nearest")
+    assert torch.equal(upsample2x(x), expected)
+    grad = torch.randn_like(expected)
+    torch.testing.assert_close(
+        torch.autograd.grad(upsample2x(x), x, grad)[0],
+        torch.autograd.grad(expected, x, grad)[0],
+    )
+    assert torch.autograd.gradgradcheck(upsample2x, (x,))
