@@ -139,7 +139,8 @@ def _check_sequence(value: Any, annotation: Any, kind: type, args: tuple, where:
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
         return tuple(
-            check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+            check_value(v, a, f"{where}[{i}]")
+            for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
     item = args[0] if args else Any
     items = [check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]

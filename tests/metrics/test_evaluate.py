@@ -274,7 +274,9 @@ def test_unknown_training_metric_fails_before_training(
 
 
 @pytest.mark.slow
-def test_classifier_train_command(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture) -> None:
+def test_classifier_train_command(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture
+) -> None:
     from gankit.metrics.classifier import load_classifier
 
     out = tmp_path / "clf.pt"
