@@ -40,7 +40,7 @@ def test_wrong_type_names_key_expected_type_and_value() -> None:
 def test_ints_widen_to_floats_and_nested_sections_build() -> None:
     cfg = config_from_dict({"train": {"kimg": 12}, "data": {"name": "mnist", "resolution": 32}})
     assert cfg.train.kimg == 12.0 and isinstance(cfg.train.kimg, float)
-    assert cfg.data.resolution == 32 and cfg.model.name == "progan"
+    assert cfg.data.resolution == 32 and cfg.model.name == "auto"  # the recipe's model
 
 
 def test_dotted_overrides_parse_yaml_values() -> None:

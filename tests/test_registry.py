@@ -11,7 +11,7 @@ from gankit.registry import DATASETS, MODELS, RECIPES, Registry
 def test_unknown_name_suggests_close_matches_and_lists_all() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"unknown recipe 'pogan'\. Did you mean 'progan'\?.*Known recipes: .*progan",
+        match=r"unknown recipe 'pogan'\. Did you mean 'progan'.*Known recipes: .*progan",
     ):
         RECIPES.get("pogan")
 

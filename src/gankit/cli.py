@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_generate(sub)
+    _add_plot(sub)
     _add_evaluate(sub)
     _add_classifier(sub)
     _add_list(sub)
@@ -120,6 +121,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--batch", type=int, metavar="N", help="global minibatch size (default: the recipe's)"
     )
+    g.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="stop after M minutes of training, with a snapshot (resume later with --resume)",
+    )
     g.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<recipe>)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--ema-kimg", type=float, help="G_ema half-life in kimg (default: the recipe's)")
@@ -174,6 +181,7 @@ _TRAIN_FLAGS = {
     "sample_kimg": "train.sample_kimg",
     "snapshot_kimg": "train.snapshot_kimg",
     "metrics_kimg": "train.metrics_kimg",
+    "max_minutes": "train.max_minutes",
     "device": "train.device",
     "amp": "train.amp",
     "channels_last": "train.channels_last",
@@ -231,11 +239,10 @@ def _base_config(recipe_or_config: str) -> dict[str, Any]:
 
     if recipe_or_config.endswith((".yaml", ".yml")) or Path(recipe_or_config).is_file():
         return load_yaml(recipe_or_config)
-    cls = RECIPES.get(recipe_or_config)  # unknown names raise with suggestions
-    model = getattr(cls, "default_model", recipe_or_config)
+    RECIPES.get(recipe_or_config)  # unknown names raise with suggestions
     return {
         "recipe": {"name": recipe_or_config},
-        "model": {"name": model},
+        "model": {"name": "auto"},  # the recipe's default for the data, chosen when it is open
         "train": {"out": f"runs/{recipe_or_config}"},
     }
 
@@ -243,35 +250,128 @@ def _base_config(recipe_or_config: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------- generate
 
 
+GENERATE_EPILOG = """\
+--out grid.png writes a grid; --out DIR/ one PNG per image; --out samples.npy the raw uint8 array
+[N, C, H, W]. Latents are drawn on the CPU from --seed, so a seed gives the same samples on any
+device.
+
+Conditional runs: --class K makes every sample class K. Without it, sample i has class
+i mod C (C classes), so labels are balanced; a grid then has one row per class (row k = class k,
+ceil(num / C) columns, the last column partly empty unless --num is a multiple of C), or, with
+--num <= C, classes 0..num-1 in reading order. samples.npy gets samples.labels.npy (int64 [N])
+beside it and DIR/ a labels.csv.
+
+2-D point runs (ring8, grid25): --out points.npy writes float32 [N, 2]; --out points.png a scatter
+over the true mixture's modes and 3-sigma circles.
+
+  gankit generate runs/demo --num 64 --seed 1 --out digits.png
+  gankit generate runs/cgan-mnist --class 7 --num 16 --out sevens.png
+  gankit generate runs/gan-ring8 --num 2500 --out ring.png
+"""
+
+
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
-        help="sample images from a trained G_ema",
-        description="Sample images from the G_ema of a run directory (newest checkpoint) or a checkpoint file.",
-        epilog="--out grid.png writes a grid; --out DIR/ one PNG per image; --out samples.npy the raw "
-        "uint8 array [N, C, H, W].",
+        help="sample images (or 2-D points) from a trained G_ema",
+        description="Sample from the G_ema of a run directory (newest checkpoint) or a checkpoint file.",
+        epilog=GENERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
-    p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
+    p.add_argument(
+        "--num",
+        type=int,
+        help="number of samples (default 64 images, or 2,500 points for a 2-D point run)",
+    )
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument(
+        "--class",
+        dest="class_index",
+        type=int,
+        metavar="K",
+        help="conditional runs: every sample of class K (0 <= K < number of classes)",
+    )
     p.add_argument(
         "--out", default="samples.png", help="grid.png, DIR/ or samples.npy (default samples.png)"
     )
-    p.add_argument("--batch", type=int, default=64, help="images per forward pass")
+    p.add_argument("--batch", type=int, default=64, help="samples per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(handler=_cmd_generate)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from gankit.generate import generate, write_samples
+    from gankit.generate import generate, labels_path, write_samples
 
-    if args.num < 1:
+    if args.num is not None and args.num < 1:
         raise GankitError(f"--num must be at least 1; got {args.num}")
-    images = generate(
-        args.target, num=args.num, seed=args.seed, batch=args.batch, device=args.device
+    if args.batch < 1:
+        raise GankitError(f"--batch must be at least 1; got {args.batch}")
+    samples = generate(
+        args.target,
+        num=args.num,
+        seed=args.seed,
+        batch=args.batch,
+        device=args.device,
+        class_index=args.class_index,
     )
-    path = write_samples(images, args.out)
-    print(f"wrote {args.num} images ({images.shape[2]}x{images.shape[3]}) to {path}")
+    path = write_samples(samples, args.out)
+    num = len(samples)
+    if samples.kind == "points":
+        what = f"{num} points"
+    else:
+        what = f"{num} images ({samples.values.shape[2]}x{samples.values.shape[3]})"
+    if samples.class_index is not None:
+        what += f" of class {samples.class_index}"
+    elif samples.labels is not None:
+        what += f" of classes 0-{samples.c_dim - 1} (sample i has class i mod {samples.c_dim})"
+    print(f"wrote {what} to {path}")
+    if samples.labels is not None and path.suffix == ".npy":
+        print(f"wrote their labels to {labels_path(path)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- plot
+
+PLOT_EPILOG = """\
+Writes, from what the run left behind (into RUN_DIR, or DIR with --out, same layout):
+
+  plots/losses.png         D and G losses against kimg (from stats.jsonl)
+  samples/progress.gif     the sample grids over training (samples/fakes-*.png), or for 2-D
+                           point runs the scatter snapshots (samples/points-*.png)
+  plots/real_vs_fake.png   samples/reals.png beside the newest generated grid (image runs)
+  plots/interpolation.png  G_ema along slerp paths between random latents, one row per pair
+                           (image runs; needs a checkpoint)
+  plots/points.png         2,500 points from G_ema over the true mixture (2-D point runs;
+                           needs a checkpoint)
+
+Pictures whose inputs are missing are skipped with a message saying why. Training writes the same
+files at its end; run this to make them for a run that is still going or was stopped.
+"""
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="make a run's loss plot, progress GIF, real-vs-fake and interpolation pictures",
+        description="Make the pictures of a run directory from its stats, samples and checkpoint.",
+        epilog=PLOT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `gankit train`")
+    p.add_argument("--out", metavar="DIR", help="write there instead of into RUN_DIR")
+    p.add_argument("--device", default="cpu", help="device for G_ema (default cpu)")
+    p.set_defaults(handler=_cmd_plot)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from gankit.viz.report import write_report
+
+    paths = write_report(args.run_dir, args.out, device=args.device)
+    for path in paths:
+        print(path)
+    if not paths:
+        print(f"nothing to plot in {args.run_dir} yet", file=sys.stderr)
     return 0
 
 

@@ -29,7 +29,7 @@ AmpMode = Literal["none", "bf16", "fp16"]
 class ModelConfig:
     """Which registered model to build and its architecture arguments."""
 
-    name: str = "progan"
+    name: str = "auto"  # auto: the recipe's default model for the data (images or 2-D points)
     arch: dict[str, Any] = field(default_factory=dict)
 
 
@@ -74,6 +74,7 @@ class TrainConfig:
     grid_size: int = 64
     metrics: list[str] = field(default_factory=list)
     metrics_kimg: float | None = None
+    max_minutes: float | None = None  # stop (with a snapshot) after this much training time
     progress: bool = True
 
 

@@ -1,7 +1,15 @@
-"""Sampling from a trained run: rebuild G_ema from a checkpoint, draw images, write them out."""
+"""Sampling from a trained run: rebuild G_ema from a checkpoint, draw samples, write them out.
+
+Latents come from a CPU generator seeded by the user and labels are a fixed function of the
+request (one class, or 0..c_dim-1 cyclically), so a seed gives the same samples on any device.
+Image runs give uint8 images `[N, C, H, W]`; 2-D point runs (ring8, grid25) float32 points
+`[N, 2]`.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +21,33 @@ from gankit.errors import GankitError
 from gankit.train import checkpoint as ckpt
 from gankit.train.run import build_nets, resolve_device
 from gankit.viz import save_grid, to_uint8
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: Samples drawn when no count is given: a 8x8 grid, or VEEGAN/PacGAN's 2,500 points.
+DEFAULT_NUM = {"images": 64, "points": 2500}
+
+
+@dataclass
+class Samples:
+    """What `generate` drew: uint8 images `[N, C, H, W]` or float32 points `[N, 2]`."""
+
+    values: torch.Tensor
+    #: int64 `[N]` labels a conditional G was given; None for an unconditional G.
+    labels: torch.Tensor | None = None
+    kind: str = "images"  # or "points"
+    c_dim: int = 0
+    #: The one class every sample has (`--class`); None when labels cycle through the classes.
+    class_index: int | None = None
+    #: Points only: the run's 2-D dataset (ring8, grid25), drawn under the scatter; None if unknown.
+    mixture: str | None = None
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def rows_by_class(self) -> bool:
+        """True when a grid shows one row per class (cyclic labels, more samples than classes)."""
+        return self.labels is not None and self.class_index is None and len(self) > self.c_dim
 
 
 def load_generator(
@@ -27,43 +62,163 @@ def load_generator(
     return G.to(device).eval().requires_grad_(False), dict(state.get("sampling", {})), spec
 
 
+def class_labels(c_dim: int, num: int, class_index: int | None = None) -> torch.Tensor | None:
+    """The labels `generate` uses: None (unconditional), all `class_index`, else 0..c_dim-1 cyclically."""
+    if class_index is not None:
+        if c_dim == 0:
+            raise GankitError(
+                f"--class {class_index}: this run's generator is unconditional (it was trained "
+                "without labels), so there are no classes to choose; leave out --class"
+            )
+        if not 0 <= class_index < c_dim:
+            raise GankitError(
+                f"--class {class_index} is outside this run's classes: use 0 to {c_dim - 1} "
+                f"({c_dim} classes)"
+            )
+        return torch.full((num,), class_index, dtype=torch.int64)
+    return torch.arange(num) % c_dim if c_dim else None
+
+
 @torch.no_grad()
-def generate(
-    target: str | Path, *, num: int, seed: int = 0, batch: int = 64, device: str = "auto"
+def run_generator(
+    G: nn.Module,
+    z: torch.Tensor,
+    c: torch.Tensor | None = None,
+    kwargs: dict[str, Any] | None = None,
+    batch: int = 64,
 ) -> torch.Tensor:
-    """`num` images from G_ema as uint8 `[N, C, H, W]`; latents come from a CPU generator, so the
-    same seed gives the same images on any device."""
-    G, kwargs, _ = load_generator(target, device)
-    dev = next(G.parameters()).device
+    """G's outputs (on the CPU) for latents `z` `[N, z_dim]` and labels `c` `[N]`, `batch` at a time."""
+    device = next(G.parameters()).device
+    kwargs = kwargs or {}
+    out = []
+    for start in range(0, z.shape[0], batch):
+        zb = z[start : start + batch].to(device)
+        if c is None:
+            out.append(G(zb, **kwargs).cpu())
+        else:
+            out.append(G(zb, c[start : start + batch].to(device), **kwargs).cpu())
+    return torch.cat(out)
+
+
+def generate(
+    target: str | Path,
+    *,
+    num: int | None = None,
+    seed: int = 0,
+    batch: int = 64,
+    device: str = "auto",
+    class_index: int | None = None,
+) -> Samples:
+    """`num` samples (default `DEFAULT_NUM` of the run's kind) from G_ema of a run or checkpoint.
+
+    Latents are drawn on the CPU from `seed`. A conditional G gets `class_index` for every sample,
+    or labels 0..c_dim-1 cyclically (sample i has class i mod c_dim); `class_index` on an
+    unconditional run, or outside [0, c_dim), is a `GankitError`.
+    """
+    G, kwargs, spec = load_generator(target, device)
+    kind = "points" if getattr(G, "output_kind", "images") == "points" else "images"
+    num = DEFAULT_NUM[kind] if num is None else num
+    c_dim = int(spec.get("c_dim") or 0)
+    labels = class_labels(c_dim, num, class_index)
     z = torch.randn(num, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    return torch.cat([to_uint8(G(chunk.to(dev), **kwargs)).cpu() for chunk in z.split(batch)])
+    out = run_generator(G, z, labels, kwargs, batch)
+    if kind == "points":
+        return Samples(out.float(), labels, kind, c_dim, class_index, run_mixture(target))
+    return Samples(to_uint8(out), labels, kind, c_dim, class_index)
 
 
-def write_samples(images: torch.Tensor, out: str | Path) -> Path:
-    """A grid (.png/.jpg), one PNG per image (a folder, `out` ending in '/'), or a .npy array."""
+def run_dir_of(target: str | Path) -> Path | None:
+    """The run directory of a run directory or of a checkpoint inside its `checkpoints/`."""
+    path = Path(target)
+    if path.is_dir():
+        return path
+    if path.parent.name == "checkpoints":
+        return path.parent.parent
+    return None
+
+
+def run_mixture(target: str | Path) -> str | None:
+    """The 2-D mixture (ring8, grid25) a run trained on, from its config.yaml; None if unknown."""
+    import yaml
+
+    from gankit.data.toy import MIXTURES
+
+    run_dir = run_dir_of(target)
+    config = run_dir / "config.yaml" if run_dir is not None else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        name = (yaml.safe_load(config.read_text()) or {}).get("data", {}).get("name")
+    except (yaml.YAMLError, AttributeError):
+        return None
+    return name if name in MIXTURES else None
+
+
+def write_samples(samples: Samples | torch.Tensor, out: str | Path) -> Path:
+    """Write samples: a grid or scatter (.png/.jpg), one PNG per image (a folder, `out` ending in
+    '/'), or a .npy array (with `<name>.labels.npy` beside it for a conditional run)."""
+    if not isinstance(samples, Samples):
+        samples = Samples(samples)
     out_text = str(out)
     path = Path(out_text)
     if out_text.endswith(("/", "\\")) or path.is_dir():
-        return _write_folder(images, path)
+        return _write_folder(samples, path)
     suffix = path.suffix.lower()
+    if suffix not in (".npy", *IMAGE_SUFFIXES):
+        raise GankitError(
+            f"--out {out_text!r}: use a .png/.jpg grid, a folder ending in '/', or a .npy file"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
-        np.save(path, images.numpy())
+        np.save(path, samples.values.numpy())
+        if samples.labels is not None:
+            np.save(labels_path(path), samples.labels.numpy())
         return path
-    if suffix in (".png", ".jpg", ".jpeg", ".webp"):
-        return save_grid(images, path)
-    raise GankitError(
-        f"--out {out_text!r}: use a .png/.jpg grid, a folder ending in '/', or a .npy file"
-    )
+    if samples.kind == "points":
+        from gankit.viz.points import save_scatter
+
+        return save_scatter(samples.values, path, mixture=samples.mixture)
+    if samples.rows_by_class:
+        images, cols = class_rows(samples.values, samples.c_dim)
+        return save_grid(images, path, cols=cols)
+    return save_grid(samples.values, path)
 
 
-def _write_folder(images: torch.Tensor, folder: Path) -> Path:
+def labels_path(npy_path: Path) -> Path:
+    """`x.npy` -> `x.labels.npy`, where the labels of the samples in `x.npy` go."""
+    return npy_path.with_name(f"{npy_path.stem}.labels.npy")
+
+
+def class_rows(images: torch.Tensor, c_dim: int) -> tuple[torch.Tensor, int]:
+    """Images with cyclic labels (image i has class i mod c_dim) laid out with row k = class k.
+
+    Returns the images in grid order, with black images where a row is short, and the column
+    count `ceil(N / c_dim)`.
+    """
+    n = images.shape[0]
+    cols = math.ceil(n / c_dim)
+    canvas = torch.zeros(c_dim * cols, *images.shape[1:], dtype=images.dtype)
+    i = torch.arange(n)
+    canvas[(i % c_dim) * cols + i // c_dim] = images
+    return canvas, cols
+
+
+def _write_folder(samples: Samples, folder: Path) -> Path:
     from PIL import Image
 
+    if samples.kind == "points":
+        raise GankitError(
+            f"--out {str(folder)!r} is a folder, which holds one PNG per image, but this run "
+            "generates 2-D points; use --out points.npy (float32 [N, 2]) or --out points.png "
+            "(a scatter plot)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
+    for i, img in enumerate(samples.values):
         array = img.permute(1, 2, 0).numpy()
         Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(
             folder / f"{i:06d}.png"
         )
+    if samples.labels is not None:
+        rows = [f"{i:06d}.png,{int(k)}" for i, k in enumerate(samples.labels)]
+        (folder / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
     return folder

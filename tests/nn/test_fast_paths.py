@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.models.progan import upsample2x
 from gankit.nn import EqualConv2d, equalized
+from gankit.nn.resample import upsample2x
 
 needs_nnpack = pytest.mark.skipif(
     not torch.backends.nnpack.is_available(), reason="NNPACK is not available on this CPU"

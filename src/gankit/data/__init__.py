@@ -9,6 +9,7 @@ from gankit.data.base import ArrayDataset, ImageDataset
 from gankit.data.builtin import check_request
 from gankit.data.folder import open_image_folder
 from gankit.data.sampler import InfiniteBatchSampler
+from gankit.data.stacked import StackedMNIST
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 
@@ -59,4 +60,4 @@ def _not_found_message(name: str) -> str:
     )
 
 
-__all__ = ["ArrayDataset", "ImageDataset", "InfiniteBatchSampler", "open_dataset"]
+__all__ = ["ArrayDataset", "ImageDataset", "InfiniteBatchSampler", "StackedMNIST", "open_dataset"]

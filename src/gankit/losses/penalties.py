@@ -42,9 +42,11 @@ def drift(real_logits: torch.Tensor) -> torch.Tensor:
 def interpolate(
     real_img: torch.Tensor, fake_img: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Random points on straight lines between reals and fakes (one uniform t per sample), as a leaf."""
-    t = torch.rand(
-        real_img.shape[0], 1, 1, 1, device=real_img.device, dtype=torch.float32, generator=generator
-    )
+    """Random points on straight lines between reals and fakes (one uniform t per sample), as a leaf.
+
+    Works for images `[N, C, H, W]` and for flat samples such as 2-D points `[N, 2]`.
+    """
+    shape = (real_img.shape[0],) + (1,) * (real_img.dim() - 1)
+    t = torch.rand(shape, device=real_img.device, dtype=torch.float32, generator=generator)
     mixed = torch.lerp(real_img.float(), fake_img.float(), t)
     return mixed.detach().requires_grad_(True)

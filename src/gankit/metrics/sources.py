@@ -81,7 +81,8 @@ class GeneratorSource(Source):
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             z = torch.randn(count, self.G.z_dim, generator=gen).to(device)
-            c = self.labels(count, gen).to(device) if self.labels is not None else None
+            c = self._labels(count, gen)
+            c = None if c is None else c.to(device)
             out = self.G(z, c, **self.kwargs) if c is not None else self.G(z, **self.kwargs)
             if self.kind == "points":
                 yield out.float().cpu()
@@ -89,6 +90,13 @@ class GeneratorSource(Source):
             if out.shape[-1] < self.resolution:
                 out = F.interpolate(out, size=self.resolution, mode="nearest")
             yield to_uint8(out).cpu()
+
+    def _labels(self, count: int, gen: torch.Generator) -> torch.Tensor | None:
+        # A conditional G without requested labels samples its classes uniformly.
+        if self.labels is not None:
+            return self.labels(count, gen)
+        c_dim = int(getattr(self.G, "c_dim", 0))
+        return torch.randint(c_dim, (count,), generator=gen) if c_dim else None
 
     def identity(self) -> str:
         raise TypeError("generator samples are never cached")

@@ -1,5 +1,5 @@
 """Networks, one file per family; importing this package registers them all."""
 
-from gankit.models import progan
+from gankit.models import dcgan, mlp, progan, resnet
 
-__all__ = ["progan"]
+__all__ = ["dcgan", "mlp", "progan", "resnet"]

@@ -23,7 +23,6 @@ CPU is several times faster than `F.interpolate`'s nearest kernel at these sizes
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +30,7 @@ from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.nn import EqualConv2d, EqualLinear, MinibatchStdDev, PixelNorm
+from gankit.nn.resample import upsample2x
 from gankit.registry import MODELS
 
 LRELU_SLOPE = 0.2
@@ -49,26 +49,6 @@ def check_resolution(img_resolution: int, family: str = "progan") -> list[int]:
             f"{img_resolution}. Pass --resolution with a power of two, e.g. --resolution 64."
         )
     return [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
-
-
-class _NearestUpsample2x(torch.autograd.Function):
-    """2x nearest upsampling `[N, C, H, W] -> [N, C, 2H, 2W]`; backward: each 2x2 block's sum."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        return x[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        # 4 * mean is the 2x2 sum exactly (scaling by 4 is exact); written with differentiable ops
-        # so that second derivatives through G stay available.
-        return 4.0 * F.avg_pool2d(grad, 2)
-
-
-def upsample2x(x: torch.Tensor) -> torch.Tensor:
-    """Nearest-neighbour 2x upsampling, equal to `F.interpolate(x, scale_factor=2, mode="nearest")`."""
-    return _NearestUpsample2x.apply(x)
 
 
 class _GBlock(nn.Module):

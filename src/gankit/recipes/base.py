@@ -101,6 +101,25 @@ class Recipe:
     default_kimg: float = 1000.0
     default_batch_size: int = 32
     default_ema_kimg: float = 10.0
+    #: The model a run uses when none is named (`model.name: auto`).
+    default_model: str = ""
+    #: Whether the recipe trains on class labels (the model is then built with `c_dim` classes).
+    conditional: bool = False
+
+    @classmethod
+    def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:
+        """(model name, arch arguments) used with `model.name: auto`, for images or 2-D points."""
+        return cls.default_model, {}
+
+    @classmethod
+    def batch_size_for(cls, points: bool) -> int:
+        """The default minibatch for images or 2-D points."""
+        return cls.default_batch_size
+
+    @classmethod
+    def default_budget_kimg(cls, data_name: str) -> float | None:
+        """The default `train.kimg` on a built-in dataset (None: `default_kimg`)."""
+        return None
 
     def __init__(self, nets: nn.ModuleDict, batch_size: int) -> None:
         self.nets = nets

@@ -37,7 +37,9 @@ from gankit.train.distributed import (
 )
 from gankit.train.ema import ema_beta, update_ema
 from gankit.train.logging import RunLogger
-from gankit.viz import make_grid, plot_losses, save_gif, save_grid
+from gankit.viz import make_grid, save_grid
+
+POINT_SNAPSHOT_SIZE = 2500  # samples per 2-D snapshot, the VEEGAN/PacGAN evaluation count
 
 Evaluator = Callable[[nn.Module, dict[str, Any]], dict[str, float]]
 
@@ -62,6 +64,7 @@ class LoopOptions:
     workers: int = 0
     mirror: bool = False
     metrics_kimg: float = 0.0
+    max_seconds: float = 0.0  # 0: no time limit
     model_spec: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,15 +101,27 @@ class Trainer:
         self.cur_nimg, self.cur_iter = 0, 0
         self.stage: Stage | None = None
         self.loader_iter: Any = None
-        self.grid_z = torch.randn(
-            options.grid_size,
-            nets["G"].z_dim,
-            generator=torch.Generator().manual_seed(options.seed),
-        )
+        self.points = getattr(nets["G"], "output_kind", "images") == "points"
+        self.grid_z, self.grid_c, self.grid_cols = self._grid_latents(nets["G"], options)
         self._stop_requested = False
         self._tick_logs: dict[str, list[torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ setup
+
+    def _grid_latents(
+        self, G: nn.Module, options: LoopOptions
+    ) -> tuple[torch.Tensor, torch.Tensor | None, int | None]:
+        """Fixed latents (and labels, class k on row k) for the sample grids / point snapshots."""
+        gen = torch.Generator().manual_seed(options.seed)
+        if self.points:  # the 2-D protocol scores 2,500 samples; snapshots show as many
+            return torch.randn(POINT_SNAPSHOT_SIZE, G.z_dim, generator=gen), None, None
+        c_dim = getattr(G, "c_dim", 0)
+        if not c_dim:
+            return torch.randn(options.grid_size, G.z_dim, generator=gen), None, None
+        per_class = max(1, options.grid_size // c_dim)
+        labels = torch.arange(min(c_dim, options.grid_size)).repeat_interleave(per_class)
+        z = torch.randn(labels.shape[0], G.z_dim, generator=gen)
+        return z, labels, per_class if c_dim <= options.grid_size else None
 
     def _check_phases(self) -> None:
         for phase in self.phases:
@@ -181,10 +196,17 @@ class Trainer:
         self._save_reals()
         bar = self._progress_bar()
         tick_start, tick_nimg = time.perf_counter(), self.cur_nimg
+        deadline = time.perf_counter() + self.opt.max_seconds if self.opt.max_seconds else None
         with _graceful_interrupt(self):
             while self.cur_nimg < total_nimg and not self._stop_requested:
                 prev_nimg = self.cur_nimg
                 self._iteration()
+                if deadline is not None and time.perf_counter() >= deadline:
+                    self._stop_requested = True
+                    self.log.info(
+                        f"time limit of {self.opt.max_seconds / 60:g} minutes reached at "
+                        f"{self.cur_nimg / 1000:g} kimg; stopping (resume with --resume)"
+                    )
                 bar.update((self.cur_nimg - prev_nimg) / 1000)
                 if self._crossed(prev_nimg, self.opt.tick_kimg) or self.cur_nimg >= total_nimg:
                     now = time.perf_counter()
@@ -192,6 +214,9 @@ class Trainer:
                     self._tick(bar, rate)
                     tick_start, tick_nimg = time.perf_counter(), self.cur_nimg
                 self._periodic(prev_nimg, total_nimg)
+        if self._tick_logs:  # stopped early (time limit, Ctrl-C): log the partial tick too
+            now = time.perf_counter()
+            self._tick(bar, (self.cur_nimg - tick_nimg) / max(now - tick_start, 1e-9))
         bar.close()
         self._finish()
 
@@ -361,25 +386,45 @@ class Trainer:
 
     @torch.no_grad()
     def sample_grid(self, stage: Stage) -> torch.Tensor:
-        """G_ema's images for the fixed grid latents at `stage`, as uint8 `[N, C, R, R]`."""
+        """G_ema's outputs for the fixed grid latents at `stage`: float images `[N, C, R, R]`
+        in [-1, 1] (labels: class k on row k), or points `[N, 2]` for 2-D data."""
         kwargs = self.recipe.generator_kwargs(stage)
-        out = [self.G_ema(z.to(self.device), **kwargs).float().cpu() for z in self.grid_z.split(64)]
+        out = []
+        for start in range(0, self.grid_z.shape[0], 256):
+            z = self.grid_z[start : start + 256].to(self.device)
+            if self.grid_c is None:
+                out.append(self.G_ema(z, **kwargs).float().cpu())
+            else:
+                c = self.grid_c[start : start + 256].to(self.device)
+                out.append(self.G_ema(z, c, **kwargs).float().cpu())
         return torch.cat(out)
 
     def _save_samples(self) -> None:
         if not self.dist.is_main or self.G_ema is None:
             return
-        images = self.sample_grid(self.stage)
+        samples = self.sample_grid(self.stage)
+        if self.points:
+            self._save_points(samples, f"points-{self.cur_nimg:012d}.png")
+            return
         full = self.nets["G"].img_resolution
-        path = save_grid(
-            images, self.run_dir / "samples" / f"fakes-{self.cur_nimg:012d}.png", upscale_to=full
+        path = self.run_dir / "samples" / f"fakes-{self.cur_nimg:012d}.png"
+        save_grid(samples, path, cols=self.grid_cols, upscale_to=full)
+        self.log.image("fakes", make_grid(samples, self.grid_cols, upscale_to=full), self.cur_nimg)
+
+    def _save_points(self, points: torch.Tensor, name: str) -> None:
+        from gankit.viz.points import save_scatter
+
+        save_scatter(
+            points,
+            self.run_dir / "samples" / name,
+            mixture=getattr(self.dataset, "mixture", None),
+            title=f"{self.cur_nimg / 1000:g} kimg",
         )
-        self.log.image("fakes", make_grid(images, upscale_to=full), self.cur_nimg)
-        return path
 
     def _save_stage_grid(self, stage: Stage) -> None:
-        if self.dist.is_main and self.G_ema is not None:
-            save_grid(self.sample_grid(stage), self.run_dir / "samples" / f"stage-{stage.key}.png")
+        if self.dist.is_main and self.G_ema is not None and not self.points:
+            path = self.run_dir / "samples" / f"stage-{stage.key}.png"
+            save_grid(self.sample_grid(stage), path, cols=self.grid_cols)
 
     def _save_reals(self) -> None:
         path = self.run_dir / "samples" / "reals.png"
@@ -402,12 +447,21 @@ class Trainer:
         self._snapshot()
         if not self.dist.is_main or self.G_ema is None:
             return
+        from gankit.viz.report import write_report
+
         self._save_samples()
         self._save_stage_grid(self.stage)
-        samples = self.run_dir / "samples"
-        save_grid(self.sample_grid(self.stage), samples / "final.png")
-        save_gif(sorted(samples.glob("fakes-*.png")), samples / "progress.gif")
-        plot_losses(self.run_dir / "stats.jsonl", self.run_dir / "plots" / "losses.png")
+        if self.points:
+            self._save_points(self.sample_grid(self.stage), "final.png")
+        else:
+            final = self.run_dir / "samples" / "final.png"
+            save_grid(self.sample_grid(self.stage), final, cols=self.grid_cols)
+        try:  # losses, progress GIF, real vs fake, interpolations; the snapshot is already safe
+            write_report(self.run_dir)
+        except Exception as error:
+            self.log.info(
+                f"could not write the run's plots ({error}); try `gankit plot {self.run_dir}`"
+            )
 
     def _progress_bar(self) -> tqdm:
         return tqdm(

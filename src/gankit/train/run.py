@@ -56,9 +56,10 @@ def resolve_device(name: str, dist_local_rank: int = 0) -> torch.device:
 
 def validate(config: Config) -> None:
     """Check the registry names and the model/recipe arguments before anything is built."""
-    check_arguments(
-        MODELS.get(config.model.name), config.model.arch, MODEL_FIXED_ARGS, "model.arch"
-    )
+    if config.model.name != "auto":  # `auto` is checked once the data says which model it is
+        check_arguments(
+            MODELS.get(config.model.name), config.model.arch, MODEL_FIXED_ARGS, "model.arch"
+        )
     check_arguments(
         RECIPES.get(config.recipe.name), config.recipe.args, RECIPE_FIXED_ARGS, "recipe.args"
     )
@@ -67,7 +68,15 @@ def validate(config: Config) -> None:
         raise ConfigError(f"data.channels must be 1 or 3 (or unset); got {data.channels}")
     if data.resolution is not None and data.resolution < 1:
         raise ConfigError(f"data.resolution must be positive; got {data.resolution}")
-    for key in ("kimg", "ema_kimg", "tick_kimg", "snapshot_kimg", "sample_kimg", "metrics_kimg"):
+    for key in (
+        "kimg",
+        "ema_kimg",
+        "tick_kimg",
+        "snapshot_kimg",
+        "sample_kimg",
+        "metrics_kimg",
+        "max_minutes",
+    ):
         value = getattr(train, key)
         if value is not None and (value < 0 or not math.isfinite(value)):
             raise ConfigError(f"train.{key} must be a non-negative number; got {value}")
@@ -107,17 +116,45 @@ def build_nets(spec: dict[str, Any]) -> nn.ModuleDict:
     return builder(spec["img_resolution"], spec["img_channels"], spec["c_dim"], **spec["arch"])
 
 
-def build_recipe(config: Config, nets: nn.ModuleDict) -> Recipe:
+def is_point_data(dataset: ImageDataset) -> bool:
+    """True for 2-D point datasets (ring8, grid25), which have no image resolution."""
+    return not dataset.resolution
+
+
+def resolve_model(config: Config, dataset: ImageDataset) -> Config:
+    """Replace `model.name: auto` by the recipe's default model (and its arch) for this data."""
+    if config.model.name != "auto":
+        return config
+    cls = RECIPES.get(config.recipe.name)
+    name, arch = cls.model_defaults(is_point_data(dataset))
+    if not name:
+        raise ConfigError(
+            f"recipe {config.recipe.name} has no default model; name one with --model NAME"
+        )
+    arch = {**arch, **config.model.arch}
+    check_arguments(MODELS.get(name), arch, MODEL_FIXED_ARGS, "model.arch")
+    return dataclasses.replace(
+        config, model=dataclasses.replace(config.model, name=name, arch=arch)
+    )
+
+
+def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> Recipe:
     """The recipe, with the batch size from train.batch_size or the recipe's default."""
     cls = RECIPES.get(config.recipe.name)
-    batch = config.train.batch_size or cls.default_batch_size
+    batch = config.train.batch_size or cls.batch_size_for(points)
     return cls(nets, batch, **config.recipe.args)
+
+
+def default_kimg(config: Config, recipe: Recipe) -> float:
+    """The recipe's budget for this built-in dataset, else its generic default."""
+    budget = recipe.default_budget_kimg(config.data.name)
+    return budget if budget is not None else recipe.default_kimg
 
 
 def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> Config:
     """Fill every `None` in the config with the value this run will use (saved to config.yaml)."""
     t = config.train
-    kimg = t.kimg if t.kimg is not None else recipe.default_kimg
+    kimg = t.kimg if t.kimg is not None else default_kimg(config, recipe)
     snapshot = t.snapshot_kimg if t.snapshot_kimg is not None else _nice(kimg / 10)
     train = dataclasses.replace(
         t,
@@ -189,12 +226,13 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     device = resolve_device(config.train.device, dist.local_rank)
     torch.manual_seed(config.train.seed)
     dataset = _open_dataset_rank0_first(config, dist)
-    c_dim = (
-        dataset.num_classes if getattr(RECIPES.get(config.recipe.name), "conditional", False) else 0
-    )
+    config = resolve_model(config, dataset)
+    cls = RECIPES.get(config.recipe.name)
+    c_dim = _class_count(config, dataset) if cls.conditional else 0
     spec = model_spec(config, dataset, c_dim)
     nets = build_nets(spec)
-    recipe = build_recipe(config, nets)
+    recipe = build_recipe(config, nets, is_point_data(dataset))
+    budget_note = config.train.kimg is None and recipe.default_budget_kimg(config.data.name)
     config = resolve_defaults(config, recipe, dataset)
     run_dir = Path(config.train.out)
     if dry_run:
@@ -205,6 +243,11 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     if dist.is_main:
         save_config(config, run_dir / "config.yaml")
     _log_setup(logger, config, dataset, nets, recipe, device, dist)
+    if budget_note:
+        logger.info(
+            f"no --kimg given: using {config.recipe.name}'s default budget for {config.data.name}, "
+            f"{config.train.kimg:g} kimg"
+        )
     nets.to(device)
     if config.train.channels_last:
         nets.to(memory_format=torch.channels_last)
@@ -245,6 +288,16 @@ def _metrics_callback(config: Config, dataset: ImageDataset, device: torch.devic
     return run
 
 
+def _class_count(config: Config, dataset: ImageDataset) -> int:
+    if not dataset.num_classes:
+        raise ConfigError(
+            f"recipe {config.recipe.name} is conditional but {config.data.name!r} has no class "
+            "labels; use a labelled built-in (digits, mnist, fashion-mnist, cifar10) or an "
+            "unconditional recipe"
+        )
+    return dataset.num_classes
+
+
 def _open_dataset_rank0_first(config: Config, dist: DistInfo) -> ImageDataset:
     # Rank 0 decodes and caches a new folder once; the other ranks then read its cache.
     if not dist.is_main:
@@ -274,6 +327,7 @@ def _loop_options(config: Config, device: torch.device, spec: dict[str, Any]) ->
         workers=config.data.workers,
         mirror=config.data.mirror,
         metrics_kimg=t.metrics_kimg or 0.0,
+        max_seconds=(t.max_minutes or 0.0) * 60.0,
         model_spec=spec,
     )
 
@@ -287,10 +341,12 @@ def _log_setup(
     device: torch.device,
     dist: DistInfo,
 ) -> None:
-    logger.info(
-        f"data: {dataset.description or dataset.name} ({len(dataset)} images, "
-        f"{dataset.resolution}x{dataset.resolution}x{dataset.channels})"
+    shape = (
+        "2-D points"
+        if is_point_data(dataset)
+        else f"{dataset.resolution}x{dataset.resolution}x{dataset.channels}"
     )
+    logger.info(f"data: {dataset.description or dataset.name} ({len(dataset)} samples, {shape})")
     for name, net in nets.items():
         logger.info(
             f"model {config.model.name}.{name}: {sum(p.numel() for p in net.parameters()):,} parameters"

@@ -1,0 +1,210 @@
+"""Shared plumbing of the GAN-family experiments (mode_collapse.py, stacked_mnist.py, mnist_quality.py).
+
+Each experiment is a list of independent jobs (train one recipe on one dataset with one seed,
+then evaluate it). Jobs run in worker processes, one torch thread each, `--jobs` at a time: on a
+small CPU machine two single-threaded runs side by side use the cores better than one run with
+two threads (see docs/design.md on threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import multiprocessing
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+Job = dict[str, Any]
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """--quick, --jobs, --workdir, --data-root, --json."""
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny budgets: checks that the pipeline runs and the table is produced (tests use it)",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=2, help="runs side by side, one thread each (default 2)"
+    )
+    p.add_argument(
+        "--workdir", type=Path, default=Path("runs/experiments"), help="where runs are written"
+    )
+    p.add_argument(
+        "--data-root", default=None, help="folder with the MNIST files (default: GANKIT_DATA_ROOT)"
+    )
+    p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+
+
+def train_run(
+    recipe: str,
+    data: str,
+    out: Path,
+    *,
+    seed: int = 0,
+    kimg: float | None = None,
+    minutes: float | None = None,
+    data_root: str | None = None,
+    model: str | None = None,
+    arch: dict[str, Any] | None = None,
+    recipe_args: dict[str, Any] | None = None,
+    batch: int | None = None,
+) -> Path:
+    """Train `recipe` on `data` into a fresh `out` (removed first); returns the run directory."""
+    import shutil
+
+    from gankit.config import config_from_dict
+    from gankit.train.run import train
+
+    shutil.rmtree(out, ignore_errors=True)
+    train_cfg: dict[str, Any] = {"out": str(out), "seed": seed, "progress": False}
+    if kimg is not None:
+        train_cfg["kimg"] = kimg
+    if minutes is not None:  # a time budget: ticks and grids at fixed intervals, one snapshot
+        train_cfg.update(max_minutes=minutes, tick_kimg=5.0, sample_kimg=50.0, snapshot_kimg=1e9)
+    if batch is not None:
+        train_cfg["batch_size"] = batch
+    config = config_from_dict(
+        {
+            "recipe": {"name": recipe, "args": recipe_args or {}},
+            "model": {"name": model or "auto", "arch": arch or {}},
+            "data": {"name": data, "root": data_root},
+            "train": train_cfg,
+        }
+    )
+    return train(config)
+
+
+def ensure_classifier(data_root: str | None, quick: bool = False) -> None:
+    """Train and cache gankit's MNIST classifier once, before the worker processes need it.
+
+    Quick mode trains a small stand-in on 2,000 images for one epoch (seconds): the pipeline is
+    what a quick run checks, not the numbers.
+    """
+    from gankit.metrics.classifier import (
+        default_classifier_path,
+        pretrained_classifier,
+        save_classifier,
+        train_classifier,
+    )
+
+    path = default_classifier_path("mnist")
+    if path.is_file():
+        return
+    if not quick:
+        pretrained_classifier("mnist", root=data_root)
+        return
+    from gankit.data import open_dataset
+
+    train = open_dataset("mnist", root=data_root, split="train")
+    model = train_classifier(
+        train.images[:2000], train.labels[:2000], epochs=1, progress=False, dataset="mnist"
+    )
+    save_classifier(model, path)
+
+
+def evaluate_run(
+    run_dir: Path, metrics: str, num: int | None, **kwargs: Any
+) -> dict[str, dict[str, float]]:
+    """`gankit evaluate` of a run, keyed by plain metric name then quantity ('' = headline).
+
+    Labels carry their counts (`clf_fid10k/...`); this maps them back to `clf-fid`.
+    """
+    from gankit.evaluate import run_evaluate
+    from gankit.metrics.runner import parse_metrics
+
+    scores = run_evaluate(str(run_dir), metrics, num=num, device="cpu", progress=False, **kwargs)
+    names = [m.strip() for m in metrics.split(",")]
+    out: dict[str, dict[str, float]] = {}
+    for name, request in zip(names, parse_metrics(metrics, num), strict=True):
+        for key, value in scores.items():
+            label, _, quantity = key.partition("/")
+            if label == request.label:
+                out.setdefault(name, {})[quantity] = value
+    return out
+
+
+def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    fn, job = args
+    start = time.perf_counter()
+    result = fn(job)
+    return {**job, **result, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def run_jobs(
+    fn: Callable[[Job], dict[str, Any]], jobs: Sequence[Job], parallel: int
+) -> list[dict[str, Any]]:
+    """`fn(job)` for every job, `parallel` worker processes at a time, results in job order."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    items = [(fn, job) for job in jobs]
+    if parallel <= 1:
+        return [_report(_run_job(item), i, len(items)) for i, item in enumerate(items)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(parallel, maxtasksperchild=1) as pool:
+        results = []
+        for i, result in enumerate(pool.imap(_run_job, items)):
+            results.append(_report(result, i, len(items)))
+    return results
+
+
+def _report(result: dict[str, Any], index: int, total: int) -> dict[str, Any]:
+    shown = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
+    print(f"[{index + 1}/{total}] {shown}", flush=True)
+    return result
+
+
+def mean_std(values: Sequence[float], digits: int = 1, scale: float = 1.0) -> str:
+    """'m +- s' over seeds (s: sample standard deviation; just m for one value)."""
+    vals = [v * scale for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} +- {statistics.stdev(vals):.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def provenance(argv: Sequence[str], jobs: int) -> str:
+    """Command, machine and date lines for RESULTS.md."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (
+        f"- command: `python {' '.join(argv)}`\n"
+        f"- machine: {cpu}, {os.cpu_count()} cores, {jobs} run(s) side by side with 1 thread "
+        f"each, torch {torch.__version__}\n"
+        f"- date: {now}"
+    )
+
+
+def write_json(path: Path | None, results: list[dict[str, Any]]) -> None:
+    """Raw results as JSON, when asked for."""
+    if path is None:
+        return
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -1,0 +1,123 @@
+"""Mode collapse on 2-D Gaussian mixtures, the VEEGAN/PacGAN protocol (issue 4, experiment 1).
+
+For each recipe, dataset (ring8, grid25) and seed: train the MLP G and D of the PacGAN setup
+(G: 4 x 400 ReLU + batch norm, z of 2; D: 3 x 200 maxout with 5 pieces; minibatch 100) and score
+2,500 samples of G: modes covered (a mode is covered by at least one sample within 3 sigma of it),
+the fraction of such high-quality samples, and the reverse KL of the covered-mode histogram to
+uniform. The table gives mean +- standard deviation over seeds next to the published rows.
+
+    python benchmarks/mode_collapse.py                  # full: 4 recipes x 2 datasets x 5 seeds
+    python benchmarks/mode_collapse.py --quick          # seconds: the pipeline and the table
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from experiments import (
+    Job,
+    add_common_arguments,
+    evaluate_run,
+    markdown_table,
+    mean_std,
+    provenance,
+    run_jobs,
+    train_run,
+    write_json,
+)
+
+DATASETS = ("ring8", "grid25")
+RECIPES = ("gan", "wgan-gp", "sngan", "lsgan")
+
+#: Published rows: (source, method) -> {dataset: (modes, high-quality %)}.
+PUBLISHED = {
+    ("VEEGAN paper", "GAN"): {"ring8": (1.0, 99.3), "grid25": (3.3, 0.5)},
+    ("VEEGAN paper", "VEEGAN"): {"ring8": (8.0, 52.9), "grid25": (24.6, 40.0)},
+    ("PacGAN paper", "GAN"): {"ring8": (6.3, 98.2), "grid25": (17.3, 94.8)},
+    ("PacGAN paper", "PacGAN4"): {"ring8": (7.8, 95.9), "grid25": (24.8, 93.6)},
+}
+
+
+def run_one(job: Job) -> dict[str, Any]:
+    """Train one recipe on one mixture and score 2,500 samples of its G."""
+    run_dir = train_run(
+        job["recipe"], job["data"], Path(job["out"]), seed=job["seed"], kimg=job["kimg"]
+    )
+    scores = evaluate_run(run_dir, "modes", None, data=job["data"], seed=job["seed"])["modes"]
+    return {
+        "modes": scores["covered"],
+        "high_quality": scores["high_quality"],
+        "reverse_kl": scores["reverse_kl"],
+    }
+
+
+def build_table(results: list[dict[str, Any]], recipes: list[str]) -> str:
+    rows = []
+    for data in DATASETS:
+        for recipe in recipes:
+            mine = [r for r in results if r["recipe"] == recipe and r["data"] == data]
+            if not mine:
+                continue
+            rows.append(
+                [
+                    data,
+                    f"gankit {recipe} ({len(mine)} seeds, {mine[0]['kimg']:g} kimg)",
+                    mean_std([r["modes"] for r in mine]),
+                    mean_std([r["high_quality"] for r in mine], scale=100),
+                    mean_std([r["reverse_kl"] for r in mine], digits=3),
+                    mean_std([r["seconds"] for r in mine], digits=0),
+                ]
+            )
+        for (source, method), values in PUBLISHED.items():
+            modes, hq = values[data]
+            rows.append([data, f"{method} ({source})", f"{modes:g}", f"{hq:g}", "", ""])
+    header = ["data", "method", "modes", "high-quality %", "reverse KL", "s/run"]
+    return markdown_table(header, rows)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--recipes", default=",".join(RECIPES), help="comma list of recipes")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per recipe and dataset (default 5)")
+    p.add_argument(
+        "--kimg", type=float, default=None, help="budget per run (default: the recipe's for ring8)"
+    )
+    add_common_arguments(p)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    seeds = 1 if args.quick else args.seeds
+    kimg = 0.3 if args.quick else args.kimg
+    if kimg is None:
+        from gankit.recipes.gan import BUDGETS_KIMG
+
+        kimg = BUDGETS_KIMG["ring8"]
+    jobs = [
+        {
+            "recipe": recipe,
+            "data": data,
+            "seed": seed,
+            "kimg": kimg,
+            "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
+        }
+        for data in DATASETS
+        for recipe in recipes
+        for seed in range(seeds)
+    ]
+    results = run_jobs(run_one, jobs, args.jobs)
+    write_json(args.json, results)
+    report = build_table(results, recipes)
+    print("\n" + provenance(sys.argv, args.jobs) + "\n\n" + report)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""The classic GAN family as one recipe with a preset per paper.
+
+One `GANRecipe` covers them all: an adversarial loss, a critic-steps-per-generator-step ratio,
+an optional gradient penalty or weight clipping, and an optimizer. Each registered name is a
+preset of the values its paper used (every one can be overridden with `--set recipe.args.X=...`):
+
+| preset  | paper                                           | loss        | D steps | optimizer                          | batch | model  |
+|---------|-------------------------------------------------|-------------|---------|------------------------------------|-------|--------|
+| gan     | Goodfellow et al. 2014, arXiv:1406.2661         | non-sat.    | k = 1   | SGD lr 0.1, momentum 0.5 -> 0.7    | 100   | mlp    |
+| cgan    | Mirza & Osindero 2014, arXiv:1411.1784          | non-sat.    | 1       | SGD lr 0.1, momentum 0.5 -> 0.7    | 100   | mlp    |
+| dcgan   | Radford et al. 2016, arXiv:1511.06434           | non-sat.    | 1       | Adam 2e-4, betas (0.5, 0.999)      | 128   | dcgan  |
+| wgan    | Arjovsky et al. 2017, arXiv:1701.07875          | Wasserstein | 5       | RMSprop 5e-5, clip 0.01            | 64    | dcgan  |
+| wgan-gp | Gulrajani et al. 2017, arXiv:1704.00028         | Wasserstein | 5       | Adam 1e-4, betas (0, 0.9), GP 10   | 64    | dcgan* |
+| sngan   | Miyato et al. 2018, arXiv:1802.05957            | hinge       | 5       | Adam 2e-4, betas (0, 0.9)          | 64    | resnet |
+| lsgan   | Mao et al. 2017, arXiv:1611.04076               | least sq.   | 1       | Adam 2e-4, betas (0.5, 0.999)      | 64    | dcgan  |
+
+(*) without batch norm in the critic (layer norm instead), as the WGAN-GP paper prescribes.
+
+Sources of the values: gan and cgan follow the papers' released pylearn2 configurations (SGD,
+minibatch 100, learning rate 0.1 divided by 1.000004 (gan) or 1.00004 (cgan) per step down to 1e-6,
+momentum 0.5 rising linearly to 0.7 over the first 250 epochs of 50,000 images); the non-saturating
+generator loss is the one section 3 of the GAN paper recommends. DCGAN: section 4. WGAN:
+Algorithm 1 (alpha = 5e-5, c = 0.01, m = 64, n_critic = 5). WGAN-GP: Algorithm 1 (lambda = 10,
+n_critic = 5, alpha = 1e-4, beta1 = 0, beta2 = 0.9). SN-GAN: the ResNet/hinge setting of its
+CIFAR-10 experiments (alpha = 2e-4, beta1 = 0, beta2 = 0.9, n_dis = 5, batch 64). LSGAN: section
+4 (Adam, beta1 = 0.5, learning rate 2e-4), with the 0-1 coding a = 0, b = c = 1 (CycleGAN's).
+
+On 2-D point data (`ring8`, `grid25`) every preset trains the MLP of the VEEGAN/PacGAN protocol
+with minibatch 100 (PacGAN's code), and `gan` uses that code's Adam (lr 1e-4, beta1 0.8) instead of
+the paper's MNIST SGD schedule. No preset averages G (G_ema is a copy of G, `ema_kimg` 0), as in
+the papers; set `--ema-kimg` to turn averaging on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from gankit.errors import ConfigError
+from gankit.losses import (
+    d_hinge,
+    d_least_squares,
+    d_nonsaturating,
+    d_wasserstein,
+    g_hinge,
+    g_least_squares,
+    g_nonsaturating,
+    g_wasserstein,
+    wgan_gp,
+)
+from gankit.losses.penalties import interpolate
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext
+from gankit.registry import RECIPES
+
+LossName = Literal["nonsaturating", "wasserstein", "hinge", "least-squares"]
+OptimizerName = Literal["adam", "rmsprop", "sgd"]
+
+LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
+    "nonsaturating": (d_nonsaturating, g_nonsaturating),
+    "wasserstein": (d_wasserstein, g_wasserstein),
+    "hinge": (d_hinge, g_hinge),
+    "least-squares": (d_least_squares, g_least_squares),
+}
+
+MOMENTUM_RAMP_KIMG = 250 * 50.0  # the pylearn2 configs: 250 epochs of the 50k MNIST train split
+MIN_SGD_LR = 1e-6
+
+#: Default training budgets (kimg = thousands of real samples shown to D) for the built-in data.
+#: 2-D mixtures: a few CPU minutes; MNIST-like: what the DCGAN/GAN papers trained (about 25-50 epochs).
+BUDGETS_KIMG = {
+    "ring8": 2000.0,
+    "grid25": 2000.0,
+    "digits": 200.0,
+    "mnist": 3000.0,
+    "fashion-mnist": 3000.0,
+    "stacked-mnist": 3000.0,
+    "cifar10": 10000.0,
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The values a paper trained with (see the module docstring for the sources)."""
+
+    loss: str
+    optimizer: str
+    lr: float
+    betas: tuple[float, float] = (0.5, 0.999)
+    momentum: tuple[float, float] = (0.5, 0.7)  # SGD: start, end of the linear ramp
+    lr_decay: float = 1.0  # SGD: lr divided by this every step (down to MIN_SGD_LR)
+    n_critic: int = 1
+    gp_weight: float = 0.0
+    clip: float = 0.0
+    batch_size: int = 64
+    model: str = "dcgan"
+    arch: dict[str, Any] = field(default_factory=dict)
+    conditional: bool = False
+
+
+PRESETS: dict[str, Preset] = {
+    "gan": Preset("nonsaturating", "sgd", 0.1, lr_decay=1.000004, batch_size=100, model="mlp"),
+    "cgan": Preset(
+        "nonsaturating",
+        "sgd",
+        0.1,
+        lr_decay=1.00004,
+        batch_size=100,
+        model="mlp",
+        conditional=True,
+    ),
+    "dcgan": Preset("nonsaturating", "adam", 2e-4, batch_size=128),
+    "wgan": Preset("wasserstein", "rmsprop", 5e-5, n_critic=5, clip=0.01),
+    "wgan-gp": Preset(
+        "wasserstein",
+        "adam",
+        1e-4,
+        betas=(0.0, 0.9),
+        n_critic=5,
+        gp_weight=10.0,
+        arch={"d_norm": "layer"},
+    ),
+    "sngan": Preset("hinge", "adam", 2e-4, betas=(0.0, 0.9), n_critic=5, model="resnet"),
+    "lsgan": Preset("least-squares", "adam", 2e-4),
+}
+
+#: PacGAN's 2-D setting: minibatch 100 for every preset; the GAN baseline's Adam (lr 1e-4, beta1 0.8).
+POINT_OVERRIDES: dict[str, dict[str, Any]] = {
+    name: {"batch_size": 100, "model": "mlp", "arch": {}} for name in PRESETS
+}
+POINT_OVERRIDES["gan"].update(optimizer="adam", lr=1e-4, betas=(0.8, 0.999))
+POINT_OVERRIDES["sngan"]["arch"] = {"spectral_norm": True}
+
+
+class GANRecipe(Recipe):
+    """Adversarial loss + D steps per G step + optional GP/clipping; values from `preset`."""
+
+    preset: Preset = PRESETS["gan"]
+    preset_name: str = "gan"
+    default_ema_kimg = 0.0
+
+    def __init__(
+        self,
+        nets: nn.ModuleDict,
+        batch_size: int,
+        *,
+        loss: LossName | None = None,
+        optimizer: OptimizerName | None = None,
+        lr: float | None = None,
+        betas: tuple[float, float] | None = None,
+        momentum: tuple[float, float] | None = None,
+        lr_decay: float | None = None,
+        n_critic: int | None = None,
+        gp_weight: float | None = None,
+        clip: float | None = None,
+    ) -> None:
+        super().__init__(nets, batch_size)
+        points = getattr(nets["G"], "output_kind", "images") == "points"
+        p = self.preset_for(points)
+        given = dict(
+            loss=loss,
+            optimizer=optimizer,
+            lr=lr,
+            betas=betas,
+            momentum=momentum,
+            lr_decay=lr_decay,
+            n_critic=n_critic,
+            gp_weight=gp_weight,
+            clip=clip,
+        )
+        self.p = replace(p, **{k: v for k, v in given.items() if v is not None})
+        self._check(self.p)
+        self.points = points
+        self.d_loss, self.g_loss = LOSSES[self.p.loss]
+        self._optimizers = {
+            "G": self._make_optimizer(nets["G"].parameters()),
+            "D": self._make_optimizer(nets["D"].parameters()),
+        }
+        self._steps = {"G": 0, "D": 0}
+
+    # ------------------------------------------------------------------ presets
+
+    @classmethod
+    def preset_for(cls, points: bool) -> Preset:
+        """This preset's values, with the 2-D protocol's overrides on point data."""
+        if not points:
+            return cls.preset
+        return replace(cls.preset, **POINT_OVERRIDES[cls.preset_name])
+
+    @classmethod
+    def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:
+        preset = cls.preset_for(points)
+        return preset.model, dict(preset.arch)
+
+    @classmethod
+    def batch_size_for(cls, points: bool) -> int:
+        return cls.preset_for(points).batch_size
+
+    @classmethod
+    def default_budget_kimg(cls, data_name: str) -> float | None:
+        return BUDGETS_KIMG.get(data_name)
+
+    @staticmethod
+    def _check(p: Preset) -> None:
+        if p.loss not in LOSSES:
+            raise ConfigError(f"recipe.args.loss={p.loss!r}: choose one of {sorted(LOSSES)}")
+        if p.optimizer not in ("adam", "rmsprop", "sgd"):
+            raise ConfigError(
+                f"recipe.args.optimizer={p.optimizer!r}: choose one of adam, rmsprop, sgd"
+            )
+        if p.n_critic < 1:
+            raise ConfigError(f"recipe.args.n_critic must be >= 1; got {p.n_critic}")
+        if p.lr <= 0 or p.gp_weight < 0 or p.clip < 0 or p.lr_decay < 1:
+            raise ConfigError(
+                "recipe.args: lr must be > 0, gp_weight and clip >= 0, lr_decay >= 1; got "
+                f"lr={p.lr}, gp_weight={p.gp_weight}, clip={p.clip}, lr_decay={p.lr_decay}"
+            )
+
+    def _make_optimizer(self, params: Any) -> torch.optim.Optimizer:
+        p = self.p
+        if p.optimizer == "adam":
+            return torch.optim.Adam(params, lr=p.lr, betas=tuple(p.betas))
+        if p.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=p.lr)
+        return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum[0])
+
+    # ------------------------------------------------------------------ phases
+
+    def phases(self) -> list[Phase]:
+        clip = self._clip_critic if self.p.clip > 0 else None
+        return [
+            Phase("D_main", "D", self.d_step, after_step=clip),
+            Phase("G_main", "G", self.g_step, every=self.p.n_critic),
+        ]
+
+    @staticmethod
+    def reals(batch: Batch) -> torch.Tensor:
+        """The real samples of a batch: images, or 2-D points."""
+        return batch["img"] if "img" in batch else batch["points"]
+
+    def labels(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
+        """Real labels for a conditional G/D (None when unconditional)."""
+        if not ctx.G.c_dim:
+            return None
+        if "label" not in batch:
+            raise ConfigError(
+                f"{self.preset_name} is conditional but the data has no labels; use a labelled "
+                "built-in (mnist, fashion-mnist, cifar10, digits) or an unconditional recipe"
+            )
+        return batch["label"]
+
+    def d_step(self, batch: Batch, ctx: StepContext) -> Logs:
+        """The critic loss on reals and fakes (+ gradient penalty when gp_weight > 0)."""
+        self._anneal("D", ctx)
+        real, c = self.reals(batch), self.labels(batch, ctx)
+        with torch.no_grad():
+            fake = ctx.G(ctx.latents(real.shape[0]), c)
+        real_logits, fake_logits = ctx.D(real, c), ctx.D(fake, c)
+        loss = self.d_loss(real_logits, fake_logits).float()
+        logs = {"real": real_logits.detach().mean(), "fake": fake_logits.detach().mean()}
+        if self.p.gp_weight > 0:
+            with ctx.full_precision():
+                mixed = interpolate(real, fake, generator=ctx.generator)
+                gp = wgan_gp(ctx.D(mixed, c), mixed).mean()
+            loss = loss + self.p.gp_weight * gp
+            logs["gp"] = gp.detach()
+        return {"loss": loss, **logs}
+
+    def g_step(self, batch: Batch, ctx: StepContext) -> Logs:
+        """The generator loss on a fresh batch of fakes (labels: those of the real batch)."""
+        self._anneal("G", ctx)
+        c = self.labels(batch, ctx)
+        fake = ctx.G(ctx.latents(), c)
+        return {"loss": self.g_loss(ctx.D(fake, c))}
+
+    @torch.no_grad()
+    def _clip_critic(self) -> None:
+        for param in self.nets["D"].parameters():
+            param.clamp_(-self.p.clip, self.p.clip)
+
+    def _anneal(self, key: str, ctx: StepContext) -> None:
+        """SGD presets: the papers' exponential lr decay and linear momentum ramp (exact on resume)."""
+        if self.p.optimizer != "sgd":
+            return
+        step = self._steps[key]
+        lr = max(self.p.lr / self.p.lr_decay**step, MIN_SGD_LR)
+        ramp = min(1.0, ctx.cur_nimg / (MOMENTUM_RAMP_KIMG * 1000))
+        m0, m1 = self.p.momentum
+        for group in self._optimizers[key].param_groups:
+            group["lr"], group["momentum"] = lr, m0 + (m1 - m0) * ramp
+        self._steps[key] = step + 1
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": dict(self._steps)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._steps = {k: int(v) for k, v in state.get("steps", {"G": 0, "D": 0}).items()}
+
+    def describe(self) -> str:
+        p = self.p
+        extras = []
+        if p.gp_weight:
+            extras.append(f"gradient penalty {p.gp_weight:g}")
+        if p.clip:
+            extras.append(f"weight clipping {p.clip:g}")
+        opt = {
+            "adam": f"Adam lr {p.lr:g} betas {tuple(p.betas)}",
+            "rmsprop": f"RMSprop lr {p.lr:g}",
+            "sgd": f"SGD lr {p.lr:g} (/{p.lr_decay:g} per step) momentum {p.momentum[0]:g}->{p.momentum[1]:g}",
+        }[p.optimizer]
+        return (
+            f"{self.preset_name}: {p.loss} loss, {p.n_critic} D step(s) per G step, {opt}"
+            + (", " + ", ".join(extras) if extras else "")
+            + (" (2-D protocol)" if self.points else "")
+        )
+
+
+def _register(name: str, doc: str) -> type[GANRecipe]:
+    preset = PRESETS[name]
+    cls = type(
+        name.replace("-", "_").upper() + "Recipe",
+        (GANRecipe,),
+        {
+            "__doc__": doc,
+            "preset": preset,
+            "preset_name": name,
+            "default_model": preset.model,
+            "default_batch_size": preset.batch_size,
+            "conditional": preset.conditional,
+            "__module__": __name__,
+        },
+    )
+    return RECIPES.register(name)(cls)
+
+
+GAN = _register("gan", "Original GAN: MLP G and D, non-saturating loss, k D steps per G step.")
+CGAN = _register("cgan", "Conditional GAN: class labels into G and D (Mirza & Osindero 2014).")
+DCGAN = _register("dcgan", "DCGAN: strided conv D, transposed-conv G, batch norm (Radford 2016).")
+WGAN = _register("wgan", "WGAN: Wasserstein critic with weight clipping, RMSprop, n_critic 5.")
+WGAN_GP = _register("wgan-gp", "WGAN-GP: Wasserstein critic with gradient penalty 10, n_critic 5.")
+SNGAN = _register("sngan", "SN-GAN: ResNet G/D, spectral norm in D, hinge loss, n_critic 5.")
+LSGAN = _register("lsgan", "LSGAN: least-squares loss (a=0, b=c=1), Adam 2e-4.")

@@ -1,0 +1,211 @@
+"""The classic GAN presets: paper values, intervals, clipping, SGD schedule, training steps."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gankit.data.base import ArrayDataset
+from gankit.data.toy import ring8
+from gankit.errors import ConfigError
+from gankit.recipes.gan import GANRecipe
+from gankit.registry import MODELS, RECIPES
+from gankit.train.distributed import DistInfo
+from gankit.train.logging import RunLogger
+from gankit.train.loop import LoopOptions, Trainer
+
+PRESETS = ["gan", "cgan", "dcgan", "wgan", "wgan-gp", "sngan", "lsgan"]
+
+#: Tiny widths per model so a step takes milliseconds.
+TINY_ARCH = {
+    "mlp": {"g_hidden": (32, 32), "d_hidden": (16, 16)},
+    "dcgan": {"ngf": 8, "ndf": 8, "z_dim": 16},
+    "resnet": {"g_channels": 16, "d_channels": 16, "z_dim": 16},
+}
+
+
+def _images(n: int = 48, res: int = 32, channels: int = 1, classes: int = 10) -> ArrayDataset:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, channels, res, res), dtype=np.uint8)
+    return ArrayDataset(images, np.arange(n) % classes, name="noise", num_classes=classes)
+
+
+def _trainer(
+    preset: str,
+    tmp_path: Path,
+    *,
+    points: bool = False,
+    amp: str = "none",
+    batch: int = 8,
+    **recipe_args: object,
+) -> Trainer:
+    torch.manual_seed(0)
+    cls = RECIPES.get(preset)
+    model, arch = cls.model_defaults(points)
+    dataset = ring8() if points else _images(channels=3 if model == "resnet" else 1)
+    c_dim = dataset.num_classes if cls.conditional else 0
+    res, ch = (0, 0) if points else (dataset.resolution, dataset.channels)
+    nets = MODELS.get(model)(res, ch, c_dim, **{**arch, **TINY_ARCH[model]})
+    recipe = cls(nets, batch, **recipe_args)
+    options = LoopOptions(
+        total_kimg=1.0,
+        ema_kimg=0.0,
+        tick_kimg=1.0,
+        snapshot_kimg=0.0,
+        sample_kimg=0.0,
+        device=torch.device("cpu"),
+        amp=amp,
+        grid_size=4,
+        progress=False,
+    )
+    logger = RunLogger(tmp_path, enabled=False)
+    return Trainer(nets, recipe, dataset, tmp_path, options, DistInfo(), logger)
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _run(trainer: Trainer, iterations: int) -> None:
+    for _ in range(iterations):
+        trainer._iteration()
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_few_steps_change_G_and_D_with_finite_losses(
+    preset: str, amp: str, tmp_path: Path
+) -> None:
+    trainer = _trainer(preset, tmp_path, amp=amp)
+    before = {name: _snapshot(net) for name, net in trainer.nets.items()}
+    _run(trainer, trainer.recipe.p.n_critic + 1)  # at least one G step
+    for name, net in trainer.nets.items():
+        after = _snapshot(net)
+        changed = [k for k in after if not torch.equal(before[name][k], after[k])]
+        assert changed, f"{preset}: {name} did not change"
+        assert all(torch.isfinite(v).all() for v in after.values())
+    for key, values in trainer._tick_logs.items():
+        assert all(torch.isfinite(v).all() for v in values), key
+
+
+@pytest.mark.parametrize("preset", ["gan", "wgan-gp", "sngan", "lsgan"])
+def test_point_presets_train_the_mlp_on_2d_mixtures(preset: str, tmp_path: Path) -> None:
+    trainer = _trainer(preset, tmp_path, points=True)
+    assert trainer.nets["G"].output_kind == "points"
+    assert trainer.recipe.batch_size == 8  # the test's; the preset's default is PacGAN's 100
+    assert RECIPES.get(preset).batch_size_for(points=True) == 100
+    before = _snapshot(trainer.nets["G"])
+    _run(trainer, trainer.recipe.p.n_critic + 1)
+    after = _snapshot(trainer.nets["G"])
+    assert any(not torch.equal(before[k], after[k]) for k in after)
+    assert trainer.sample_grid(trainer.stage).shape == (2500, 2)
+
+
+def test_presets_hold_their_papers_values() -> None:
+    gan, cgan = RECIPES.get("gan").preset, RECIPES.get("cgan").preset
+    assert (gan.optimizer, gan.lr, gan.batch_size, gan.n_critic) == ("sgd", 0.1, 100, 1)
+    assert gan.momentum == (0.5, 0.7) and gan.lr_decay == 1.000004
+    assert cgan.lr_decay == 1.00004 and cgan.conditional
+    dcgan = RECIPES.get("dcgan").preset
+    assert (dcgan.optimizer, dcgan.lr, dcgan.betas, dcgan.batch_size) == (
+        "adam",
+        2e-4,
+        (0.5, 0.999),
+        128,
+    )
+    wgan = RECIPES.get("wgan").preset
+    assert (wgan.loss, wgan.optimizer, wgan.lr, wgan.clip, wgan.n_critic, wgan.batch_size) == (
+        "wasserstein",
+        "rmsprop",
+        5e-5,
+        0.01,
+        5,
+        64,
+    )
+    gp = RECIPES.get("wgan-gp").preset
+    assert (gp.lr, gp.betas, gp.n_critic, gp.gp_weight, gp.arch) == (
+        1e-4,
+        (0.0, 0.9),
+        5,
+        10.0,
+        {"d_norm": "layer"},
+    )
+    sn = RECIPES.get("sngan").preset
+    assert (sn.loss, sn.lr, sn.betas, sn.n_critic, sn.model) == (
+        "hinge",
+        2e-4,
+        (0.0, 0.9),
+        5,
+        "resnet",
+    )
+    ls = RECIPES.get("lsgan").preset
+    assert (ls.loss, ls.lr, ls.betas) == ("least-squares", 2e-4, (0.5, 0.999))
+
+
+@pytest.mark.parametrize("n_critic", [1, 3, 5])
+def test_the_generator_steps_every_n_critic_iterations(n_critic: int, tmp_path: Path) -> None:
+    trainer = _trainer("wgan-gp", tmp_path, n_critic=n_critic)
+    _run(trainer, 7)
+    adam_steps = {
+        key: int(next(iter(opt.state.values()))["step"]) for key, opt in trainer.optimizers.items()
+    }
+    assert adam_steps == {"D": 7, "G": math.ceil(7 / n_critic)}
+    assert len(trainer._tick_logs["D_main/loss"]) == 7
+    assert len(trainer._tick_logs["G_main/loss"]) == math.ceil(7 / n_critic)
+
+
+def test_weight_clipping_keeps_every_critic_parameter_in_range(tmp_path: Path) -> None:
+    trainer = _trainer("wgan", tmp_path, lr=0.5)  # a huge step pushes weights far past 0.01
+    _run(trainer, 2)
+    for name, param in trainer.nets["D"].named_parameters():
+        assert param.abs().max() <= 0.01 + 1e-9, name
+    assert max(p.abs().max().item() for p in trainer.nets["D"].parameters()) == pytest.approx(0.01)
+
+
+def test_sgd_presets_follow_the_papers_lr_decay_and_momentum_ramp(tmp_path: Path) -> None:
+    trainer = _trainer("gan", tmp_path)
+    _run(trainer, 3)
+    group = trainer.optimizers["D"].param_groups[0]
+    assert group["lr"] == pytest.approx(0.1 / 1.000004**2)  # set before the third D step
+    trainer.cur_nimg = 6_250_000  # half-way through the 250-epoch momentum ramp
+    trainer._iteration()
+    assert trainer.optimizers["G"].param_groups[0]["momentum"] == pytest.approx(0.6)
+    assert trainer.recipe.state_dict() == {"steps": {"G": 4, "D": 4}}
+
+
+def test_the_gradient_penalty_is_zero_for_a_unit_slope_critic_on_points() -> None:
+    from gankit.losses import wgan_gp
+    from gankit.losses.penalties import interpolate
+
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    mixed = interpolate(real, fake)
+    assert mixed.shape == (16, 2)
+    w = torch.tensor([0.6, 0.8])  # |w| = 1
+    assert torch.allclose(wgan_gp(mixed @ w, mixed), torch.zeros(16), atol=1e-12)
+    assert torch.allclose(wgan_gp(mixed @ (3 * w), mixed), torch.full((16,), 4.0))
+
+
+def test_bad_recipe_values_are_rejected_with_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="n_critic"):
+        _trainer("wgan", tmp_path, n_critic=0)
+    with pytest.raises(ConfigError, match="loss"):
+        _trainer("gan", tmp_path, loss="boxing")
+
+
+def test_a_conditional_recipe_on_unlabelled_data_names_the_fix(tmp_path: Path) -> None:
+    trainer = _trainer("cgan", tmp_path)
+    trainer.dataset = ArrayDataset(trainer.dataset.images.numpy(), name="unlabelled")
+    trainer.loader_iter = None
+    with pytest.raises(ConfigError, match="no labels"):
+        trainer._iteration()
+
+
+def test_every_preset_is_a_registered_gan_recipe() -> None:
+    for name in PRESETS:
+        cls = RECIPES.get(name)
+        assert issubclass(cls, GANRecipe) and cls.preset_name == name

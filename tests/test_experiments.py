@@ -1,0 +1,81 @@
+"""The GAN-family experiments in benchmarks/ run end to end in --quick mode and print their table."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(table: str) -> list[list[str]]:
+    lines = [line for line in table.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_mode_collapse_quick_produces_a_row_per_recipe_and_dataset(tmp_path: Path) -> None:
+    module = _load("mode_collapse")
+    table = module.main(
+        ["--quick", "--jobs", "1", "--recipes", "gan,sngan", "--workdir", str(tmp_path)]
+    )
+    rows = _rows(table)
+    mine = [r for r in rows if r[1].startswith("gankit")]
+    assert [(r[0], r[1].split()[1]) for r in mine] == [
+        ("ring8", "gan"),
+        ("ring8", "sngan"),
+        ("grid25", "gan"),
+        ("grid25", "sngan"),
+    ]
+    for row in mine:
+        modes, hq = float(row[2]), float(row[3])
+        limit = 8 if row[0] == "ring8" else 25
+        assert 0 <= modes <= limit and 0 <= hq <= 100
+    assert any("PacGAN4" in r[1] and r[2] == "7.8" for r in rows if r[0] == "ring8")
+    # Every run left its pictures: the final scatter over the mixture and the loss curves.
+    run = tmp_path / "mode_collapse" / "ring8-gan-seed0"
+    assert (run / "samples" / "final.png").is_file() and (run / "plots" / "losses.png").is_file()
+
+
+@pytest.mark.parametrize("script", ["stacked_mnist", "mnist_quality"])
+def test_mnist_experiments_quick_produce_their_tables(
+    script: str, tmp_path: Path, shared_data: Path
+) -> None:
+    module = _load(script)
+    recipes = "dcgan" if script == "stacked_mnist" else "gan,cgan"
+    table = module.main(
+        [
+            "--quick",
+            "--jobs",
+            "1",
+            "--recipes",
+            recipes,
+            "--workdir",
+            str(tmp_path),
+            "--data-root",
+            str(shared_data),
+        ]
+    )
+    rows = _rows(table)
+    if script == "stacked_mnist":
+        modes = float(rows[0][1])
+        assert rows[0][0].startswith("gankit dcgan") and 1 <= modes <= 1000
+        assert float(rows[0][2]) >= 0
+        assert any(r[0].startswith("PacDCGAN2") for r in rows)
+    else:
+        by_recipe = {r[0]: r for r in rows}
+        assert float(by_recipe["gan"][2]) > 0  # clf-FID of a barely trained G is positive
+        assert re.fullmatch(r"-?\d+ \+- \d+", by_recipe["gan"][4])  # Parzen LL +- std err
+        assert 0 <= float(by_recipe["cgan"][5]) <= 100  # class accuracy in percent

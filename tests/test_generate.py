@@ -1,0 +1,175 @@
+"""`gankit generate` on hand-made runs: classes, class-by-row grids, 2-D points, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fake_runs import FakeRun, expected_outputs, make_run, register_tiny_models
+from gankit.cli import main
+from gankit.errors import GankitError
+from gankit.generate import class_labels, class_rows, generate, write_samples
+
+RES = 8
+
+
+@pytest.fixture(autouse=True)
+def _tiny_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    register_tiny_models(monkeypatch)
+
+
+@pytest.fixture
+def cond_run(tmp_path: Path) -> FakeRun:
+    return make_run(tmp_path / "cond", c_dim=10, resolution=RES)
+
+
+@pytest.fixture
+def point_run(tmp_path: Path) -> FakeRun:
+    return make_run(tmp_path / "points", points=True)
+
+
+def gen(*args: str) -> int:
+    return main(["generate", *args, "--device", "cpu"])
+
+
+def test_class_gives_every_sample_that_class(cond_run: FakeRun, tmp_path: Path) -> None:
+    out = tmp_path / "sevens.npy"
+    assert (
+        gen(str(cond_run.path), "--class", "7", "--num", "12", "--seed", "5", "--out", str(out))
+        == 0
+    )
+    expected = expected_outputs(cond_run.G, 12, 5, torch.full((12,), 7, dtype=torch.int64))
+    np.testing.assert_array_equal(np.load(out), expected.numpy())
+    labels = np.load(tmp_path / "sevens.labels.npy")
+    assert labels.dtype == np.int64 and labels.tolist() == [7] * 12
+    # Another class from the same latents gives other images.
+    assert (
+        gen(
+            str(cond_run.path),
+            "--class",
+            "3",
+            "--num",
+            "12",
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path / "t.npy"),
+        )
+        == 0
+    )
+    assert not np.array_equal(np.load(tmp_path / "t.npy"), np.load(out))
+
+
+def test_class_grid_matches_the_array(cond_run: FakeRun, tmp_path: Path) -> None:
+    assert (
+        gen(str(cond_run.path), "--class", "2", "--num", "6", "--out", str(tmp_path / "g.png")) == 0
+    )
+    expected = expected_outputs(cond_run.G, 6, 0, torch.full((6,), 2, dtype=torch.int64))
+    grid = np.asarray(Image.open(tmp_path / "g.png"))
+    assert grid.shape == (2 * RES, 3 * RES, 3)  # a plain square-ish grid: 2 rows x 3
+    np.testing.assert_array_equal(grid[RES:, 2 * RES :], expected[5].permute(1, 2, 0).numpy())
+
+
+@pytest.mark.parametrize("bad", ["10", "-1"])
+def test_class_outside_the_range_is_a_clear_error(
+    cond_run: FakeRun, tmp_path: Path, bad: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert gen(str(cond_run.path), f"--class={bad}", "--out", str(tmp_path / "x.png")) == 2
+    err = capsys.readouterr().err
+    assert f"--class {bad} is outside this run's classes: use 0 to 9 (10 classes)" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_class_on_an_unconditional_run_is_a_clear_error(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "uncond")
+    with pytest.raises(GankitError, match="--class 0: this run's generator is unconditional"):
+        generate(run.path, num=4, device="cpu", class_index=0)
+
+
+def test_conditional_grid_has_one_row_per_class(cond_run: FakeRun, tmp_path: Path) -> None:
+    assert (
+        gen(str(cond_run.path), "--num", "25", "--seed", "1", "--out", str(tmp_path / "a.npy")) == 0
+    )
+    assert (
+        gen(str(cond_run.path), "--num", "25", "--seed", "1", "--out", str(tmp_path / "a.png")) == 0
+    )
+    labels = np.load(tmp_path / "a.labels.npy")
+    assert labels.tolist() == [i % 10 for i in range(25)]  # balanced, cyclic
+    images = np.load(tmp_path / "a.npy")
+    expected = expected_outputs(cond_run.G, 25, 1, torch.from_numpy(labels))
+    np.testing.assert_array_equal(images, expected.numpy())
+    grid = np.asarray(Image.open(tmp_path / "a.png"))
+    assert grid.shape == (10 * RES, 3 * RES, 3)  # 10 classes x ceil(25 / 10) columns
+    for k in range(10):
+        for j in range(3):
+            cell = grid[k * RES : (k + 1) * RES, j * RES : (j + 1) * RES]
+            i = j * 10 + k
+            if i < 25:
+                np.testing.assert_array_equal(cell, images[i].transpose(1, 2, 0))
+            else:
+                assert cell.max() == 0  # classes 5-9 have two samples: the third cell is empty
+
+
+def test_class_rows_layout_and_few_samples_in_reading_order(tmp_path: Path) -> None:
+    images = torch.arange(7, dtype=torch.uint8)[:, None, None, None].expand(7, 1, 1, 1)
+    canvas, cols = class_rows(images, 3)
+    assert cols == 3 and canvas[:, 0, 0, 0].tolist() == [0, 3, 6, 1, 4, 0, 2, 5, 0]
+    assert class_labels(0, 4) is None
+    assert class_labels(4, 6).tolist() == [0, 1, 2, 3, 0, 1]
+    run = make_run(tmp_path / "many", c_dim=10, resolution=RES)
+    samples = generate(run.path, num=6, device="cpu")  # fewer samples than classes
+    assert not samples.rows_by_class and samples.labels.tolist() == [0, 1, 2, 3, 4, 5]
+    path = write_samples(samples, tmp_path / "six.png")
+    assert Image.open(path).size == (3 * RES, 2 * RES)
+
+
+def test_conditional_folder_output_lists_labels(cond_run: FakeRun, tmp_path: Path) -> None:
+    assert gen(str(cond_run.path), "--num", "12", "--out", str(tmp_path / "each") + "/") == 0
+    files = sorted(p.name for p in (tmp_path / "each").iterdir())
+    assert files == [f"{i:06d}.png" for i in range(12)] + ["labels.csv"]
+    rows = (tmp_path / "each" / "labels.csv").read_text().splitlines()
+    assert rows[0] == "file,label" and rows[1:] == [f"{i:06d}.png,{i % 10}" for i in range(12)]
+
+
+def test_unconditional_run_writes_no_labels(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = make_run(tmp_path / "uncond", channels=1)
+    assert gen(str(run.path), "--num", "5", "--seed", "2", "--out", str(tmp_path / "u.npy")) == 0
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "u.npy"), expected_outputs(run.G, 5, 2, None).numpy()
+    )
+    assert not (tmp_path / "u.labels.npy").exists()
+    assert "wrote 5 images (8x8) to" in capsys.readouterr().out
+
+
+def test_points_npy_and_scatter(
+    point_run: FakeRun, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        gen(str(point_run.path), "--num", "300", "--seed", "4", "--out", str(tmp_path / "p.npy"))
+        == 0
+    )
+    points = np.load(tmp_path / "p.npy")
+    assert points.shape == (300, 2) and points.dtype == np.float32
+    np.testing.assert_array_equal(points, expected_outputs(point_run.G, 300, 4, None).numpy())
+    assert gen(str(point_run.path), "--out", str(tmp_path / "p.png")) == 0
+    image = Image.open(tmp_path / "p.png")
+    assert image.format == "PNG" and image.size == (480, 480)
+    out = capsys.readouterr().out
+    assert "wrote 300 points to" in out and "wrote 2500 points to" in out  # the default count
+
+
+def test_points_from_a_checkpoint_file_know_their_mixture(point_run: FakeRun) -> None:
+    ckpt_file = next((point_run.path / "checkpoints").glob("ckpt-*.pt"))
+    samples = generate(ckpt_file, num=10, device="cpu")
+    assert samples.kind == "points" and samples.mixture == "ring8" and len(samples) == 10
+
+
+def test_points_into_a_folder_is_a_clear_error(
+    point_run: FakeRun, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert gen(str(point_run.path), "--num", "10", "--out", str(tmp_path / "dir") + "/") == 2
+    assert "generates 2-D points; use --out points.npy" in capsys.readouterr().err
