@@ -52,3 +52,42 @@ def test_reals_are_area_downsampled_and_faded_like_the_generator() -> None:
     torch.testing.assert_close(faded, low.repeat_interleave(2, 2).repeat_interleave(2, 3))
     torch.testing.assert_close(fade_reals(img, 1.0), img)
     torch.testing.assert_close(fade_reals(img, 0.5), 0.5 * faded + 0.5 * img)
+
+
+def test_per_resolution_phase_lengths_override_the_uniform_ones() -> None:
+    # 4x4: stable 5; 8x8: fade 2 + stable 10 (overridden); 16x16: fade 4 + stable 4.
+    s = ProgressiveSchedule(
+        resolutions=(4, 8, 16),
+        fade_nimg=4,
+        stable_nimg=4,
+        batch_size=1,
+        phase_nimg=((4, 0, 5), (8, 2, 10)),
+    )
+    table = {
+        0: (4, 1.0),
+        4: (4, 1.0),
+        5: (8, 0.0),
+        6: (8, 0.5),
+        7: (8, 1.0),
+        16: (8, 1.0),
+        17: (16, 0.0),
+        19: (16, 0.5),
+        21: (16, 1.0),
+        10_000: (16, 1.0),
+    }
+    for nimg, (res, alpha) in table.items():
+        stage = s.stage(nimg)
+        assert (stage.resolution, stage.alpha) == (res, alpha), nimg
+    assert s.grown_nimg == 5 + 12 + 8
+
+
+def test_bad_phase_kimg_names_the_key() -> None:
+    from gankit.errors import ConfigError
+    from gankit.models import progan
+    from gankit.recipes.progan import ProGANRecipe
+
+    nets = progan.build(16, 1, channel_base=64, channel_max=16, z_dim=8)
+    with pytest.raises(ConfigError, match=r"phase_kimg\[32\]"):
+        ProGANRecipe(nets, 4, phase_kimg={32: (1.0, 1.0)})
+    recipe = ProGANRecipe(nets, 4, stable_kimg=1, fade_kimg=1, phase_kimg={8: (0.5, 2.0)})
+    assert recipe.schedule_.grown_nimg == 1000 + 2500 + 2000

@@ -5,6 +5,7 @@ Paper values (section 3, appendix A.1): WGAN-GP loss with lambda = 10 and the dr
 a fade-in and a stable phase of 800k real images each; minibatch 16 up to 128x128, then 14, 6, 3 at
 256, 512, 1024; optimizer state reset at each phase change (the official `reset_opt_for_new_lod`);
 G_ema with beta 0.999 per step, here as a 10 kimg half-life (0.5 ** (16 / 10000) = 0.99889).
+`phase_kimg` (not in the paper) overrides the fade/stable lengths per resolution.
 
 Optional, off by default: Gaussian noise on D's inputs whose strength adapts to D's confidence
 (`d_input_noise`, the early-ProGAN trick in source text 000: strength 0.2 * max(0, d - 0.5)^2, d an
@@ -26,6 +27,21 @@ from gankit.recipes.schedule import ProgressiveSchedule, downsample_to, fade_rea
 from gankit.registry import RECIPES
 
 PAPER_BATCH_SIZES = {256: 14, 512: 6, 1024: 3}
+
+
+def _phase_table(
+    phase_kimg: dict[int, tuple[float, float]], resolutions: list[int]
+) -> tuple[tuple[int, int, int], ...]:
+    """`{resolution: (fade_kimg, stable_kimg)}` -> sorted (resolution, fade_nimg, stable_nimg)."""
+    table = []
+    for res, lengths in sorted(phase_kimg.items()):
+        if res not in resolutions or len(lengths) != 2 or min(lengths) < 0 or lengths[1] == 0:
+            raise ConfigError(
+                f"recipe.args.phase_kimg[{res}]={lengths!r}: keys must be resolutions of the "
+                f"model ({resolutions}) and values [fade_kimg >= 0, stable_kimg > 0]"
+            )
+        table.append((res, round(lengths[0] * 1000), round(lengths[1] * 1000)))
+    return tuple(table)
 
 
 @RECIPES.register("progan")
@@ -51,6 +67,7 @@ class ProGANRecipe(Recipe):
         stable_kimg: float = 800.0,
         start_resolution: int = 4,
         batch_sizes: dict[int, int] | None = None,
+        phase_kimg: dict[int, tuple[float, float]] | None = None,
         reset_optimizer: bool = True,
         d_input_noise: bool = False,
     ) -> None:
@@ -71,6 +88,7 @@ class ProGANRecipe(Recipe):
             stable_nimg=round(stable_kimg * 1000),
             batch_size=batch_size,
             batch_sizes=tuple(sorted(table.items())),
+            phase_nimg=_phase_table(phase_kimg or {}, G.resolutions),
         )
         self.default_kimg = self.schedule_.grown_nimg / 1000
         self.gp_weight, self.gp_target, self.drift_weight = gp_weight, gp_target, drift_weight
@@ -156,5 +174,13 @@ class ProGANRecipe(Recipe):
         return (
             f"progan: WGAN-GP (lambda={self.gp_weight}) + drift {self.drift_weight}; "
             f"resolutions {list(s.resolutions)}; fade {s.fade_nimg / 1000:g} kimg + stable "
-            f"{s.stable_nimg / 1000:g} kimg per resolution; fully grown at {s.grown_nimg / 1000:g} kimg"
+            f"{s.stable_nimg / 1000:g} kimg per resolution{self._overrides()}; fully grown at "
+            f"{s.grown_nimg / 1000:g} kimg"
         )
+
+    def _overrides(self) -> str:
+        table = self.schedule_.phase_nimg
+        if not table:
+            return ""
+        items = ", ".join(f"{r}: {f / 1000:g}+{s / 1000:g}" for r, f, s in table)
+        return f" (except {items})"

@@ -17,17 +17,31 @@ from gankit.recipes.base import Stage
 
 @dataclass(frozen=True)
 class ProgressiveSchedule:
-    """Maps images shown to a Stage (resolution, alpha, global batch)."""
+    """Maps images shown to a Stage (resolution, alpha, global batch).
+
+    `phase_nimg` optionally overrides (fade, stable) image counts per resolution, e.g. to spend
+    longer at a cheap low resolution; other resolutions use `fade_nimg` and `stable_nimg`.
+    """
 
     resolutions: tuple[int, ...]
     fade_nimg: int
     stable_nimg: int
     batch_size: int
     batch_sizes: tuple[tuple[int, int], ...] = ()
+    phase_nimg: tuple[tuple[int, int, int], ...] = ()  # (resolution, fade, stable)
 
     def batch_at(self, resolution: int) -> int:
         """The global minibatch at a resolution (per-resolution table, else the default)."""
         return dict(self.batch_sizes).get(resolution, self.batch_size)
+
+    def phases(self) -> list[tuple[int, int]]:
+        """(fade, stable) images per resolution; the first resolution has no fade-in."""
+        table = {res: (fade, stable) for res, fade, stable in self.phase_nimg}
+        out = []
+        for i, res in enumerate(self.resolutions):
+            fade, stable = table.get(res, (self.fade_nimg, self.stable_nimg))
+            out.append((0 if i == 0 else fade, stable))
+        return out
 
     def stage(self, cur_nimg: int) -> Stage:
         """The stage in force after `cur_nimg` images have been shown to D."""
@@ -38,22 +52,21 @@ class ProgressiveSchedule:
 
     def level_alpha(self, cur_nimg: int) -> tuple[int, float]:
         """(index into resolutions, fade-in alpha) at `cur_nimg`."""
-        t = cur_nimg - self.stable_nimg
-        if t < 0 or len(self.resolutions) == 1:
-            return 0, 1.0
-        period = self.fade_nimg + self.stable_nimg
-        level = 1 + t // period if period > 0 else len(self.resolutions) - 1
-        if level >= len(self.resolutions):
-            return len(self.resolutions) - 1, 1.0
-        within = t - (level - 1) * period
-        alpha = within / self.fade_nimg if within < self.fade_nimg else 1.0
-        return level, alpha
+        t = max(cur_nimg, 0)
+        last = len(self.resolutions) - 1
+        for level, (fade, stable) in enumerate(self.phases()):
+            if t < fade:
+                return level, t / fade
+            t -= fade
+            if t < stable or level == last:
+                return level, 1.0
+            t -= stable
+        return last, 1.0
 
     @property
     def grown_nimg(self) -> int:
         """Images until the last resolution has finished its stable phase."""
-        levels = len(self.resolutions) - 1
-        return self.stable_nimg + levels * (self.fade_nimg + self.stable_nimg)
+        return sum(fade + stable for fade, stable in self.phases())
 
 
 def downsample_to(img: torch.Tensor, resolution: int) -> torch.Tensor:

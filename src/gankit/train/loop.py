@@ -224,6 +224,7 @@ class Trainer:
         stage = self.recipe.schedule(self.cur_nimg)
         if self.stage is None or stage.key != self.stage.key or self.loader_iter is None:
             self._enter_stage(stage)
+        self.stage = stage  # alpha moves within a stage: logs, grids and snapshots use the latest
         batch = self._next_batch(stage)
         ctx = StepContext(
             nets=self.step_nets,
