@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 .PHONY: help install test demo lint format clean
 
 help:
-	@echo "make demo     install, then train ProGAN 4x4 -> 32x32 on the digits (about 10 min on 2 CPU cores)"
+	@echo "make demo     install, then train ProGAN 4x4 -> 32x32 on the digits (about 7 min on 2 CPU cores)"
 	@echo "make test     install with the test extras, then run the test suite"
 	@echo "make lint     ruff check and format check"
 
