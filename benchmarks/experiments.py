@@ -134,9 +134,14 @@ def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any
     import torch
 
     torch.set_num_threads(1)
+    from gankit.errors import TrainingDivergedError
+
     fn, job = args
     start = time.perf_counter()
-    result = fn(job)
+    try:
+        result = fn(job)
+    except TrainingDivergedError as error:  # a recipe that diverges is a result, not a crash
+        result = {"diverged": str(error).split(";")[0]}
     return {**job, **result, "seconds": round(time.perf_counter() - start, 1)}
 
 

@@ -77,8 +77,8 @@ def _fmt(result: dict[str, Any], key: str, fmt: str, scale: float = 1.0) -> str:
 def build_table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
-            r["recipe"],
-            f"{r['trained_kimg']:g}",
+            r["recipe"] + (f" ({r['diverged']})" if "diverged" in r else ""),
+            f"{r.get('trained_kimg', float('nan')):g}",
             _fmt(r, "clf-fid", ".2f"),
             _fmt(r, "clf-kid", ".4f"),
             _fmt(r, "parzen", ".0f") + (f" +- {r['parzen/std_err']:.0f}" if "parzen" in r else ""),

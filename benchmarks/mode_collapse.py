@@ -60,7 +60,11 @@ def build_table(results: list[dict[str, Any]], recipes: list[str]) -> str:
     rows = []
     for data in DATASETS:
         for recipe in recipes:
-            mine = [r for r in results if r["recipe"] == recipe and r["data"] == data]
+            mine = [
+                r
+                for r in results
+                if r["recipe"] == recipe and r["data"] == data and "diverged" not in r
+            ]
             if not mine:
                 continue
             rows.append(

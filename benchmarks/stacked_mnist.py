@@ -68,7 +68,10 @@ def run_one(job: Job) -> dict[str, Any]:
 def build_table(results: list[dict[str, Any]]) -> str:
     rows = []
     for recipe in dict.fromkeys(r["recipe"] for r in results):
-        mine = [r for r in results if r["recipe"] == recipe]
+        mine = [r for r in results if r["recipe"] == recipe and "diverged" not in r]
+        if not mine:
+            rows.append([f"gankit {recipe}: diverged", "", ""])
+            continue
         rows.append(
             [
                 f"gankit {recipe} ({len(mine)} seed(s), {mean_std([r['trained_kimg'] for r in mine], 0)} kimg)",
