@@ -73,8 +73,8 @@ MOMENTUM_RAMP_KIMG = 250 * 50.0  # the pylearn2 configs: 250 epochs of the 50k M
 MIN_SGD_LR = 1e-6
 
 #: Default training budgets (kimg = thousands of real samples shown to D) for the built-in data.
-#: 2-D mixtures: 20k steps at batch 100, about 12-15 min on one CPU core (PacGAN's MLPs cost
-#: about 35 ms per step); MNIST-like: what the DCGAN/GAN papers trained (about 25-50 epochs).
+#: 2-D mixtures: 20k steps at batch 100, about 30 min on one CPU core (PacGAN's MLPs cost about
+#: 1.5 GFLOP, 50-90 ms, per step); MNIST-like: what the DCGAN/GAN papers trained (25-50 epochs).
 BUDGETS_KIMG = {
     "ring8": 2000.0,
     "grid25": 2000.0,
