@@ -29,7 +29,12 @@ import torch
 from torch import nn
 
 from gankit.errors import ConfigError
-from gankit.nn.conditioning import LabelEmbedding, apply_spectral_norm, resolve_embed_dim
+from gankit.nn.conditioning import (
+    LabelEmbedding,
+    apply_spectral_norm,
+    image_with_label_maps,
+    resolve_embed_dim,
+)
 from gankit.registry import MODELS
 
 LRELU_SLOPE = 0.2
@@ -138,16 +143,7 @@ class Discriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        if img.shape[1:] != (self.img_channels, self.img_resolution, self.img_resolution):
-            raise ValueError(
-                f"D takes images [N, {self.img_channels}, {self.img_resolution}, "
-                f"{self.img_resolution}], got {list(img.shape)}"
-            )
-        y = self.label(c, img.shape[0])
-        if y is not None:
-            # The label as constant feature maps, so the first conv sees it at every position.
-            maps = y.to(img.dtype)[:, :, None, None].expand(-1, -1, *img.shape[2:])
-            img = torch.cat([img, maps], dim=1)
+        img = image_with_label_maps(img, c, self.label, self.img_channels, self.img_resolution)
         return self.net(img).flatten()
 
 

@@ -31,7 +31,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import ConfigError
-from gankit.nn.conditioning import LabelEmbedding, apply_spectral_norm, resolve_embed_dim
+from gankit.nn.conditioning import (
+    LabelEmbedding,
+    apply_spectral_norm,
+    image_with_label_maps,
+    resolve_embed_dim,
+)
 from gankit.nn.resample import upsample2x
 from gankit.registry import MODELS
 
@@ -172,15 +177,7 @@ class Discriminator(nn.Module):
         self.out = _linear(channels, 1, bias=False)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        if img.shape[1:] != (self.img_channels, self.img_resolution, self.img_resolution):
-            raise ValueError(
-                f"D takes images [N, {self.img_channels}, {self.img_resolution}, "
-                f"{self.img_resolution}], got {list(img.shape)}"
-            )
-        y = self.label(c, img.shape[0])
-        if y is not None:
-            maps = y.to(img.dtype)[:, :, None, None].expand(-1, -1, *img.shape[2:])
-            img = torch.cat([img, maps], dim=1)
+        img = image_with_label_maps(img, c, self.label, self.img_channels, self.img_resolution)
         h = F.relu(self.blocks(img)).sum(dim=(2, 3))  # global sum pooling
         return self.out(h).squeeze(1)
 

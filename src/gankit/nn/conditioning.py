@@ -57,3 +57,19 @@ def resolve_embed_dim(c_dim: int, embed_dim: int | None) -> int:
     if c_dim and width < 1:
         raise ConfigError(f"embed_dim must be >= 1 for a conditional model; got {embed_dim}")
     return width
+
+
+def image_with_label_maps(
+    img: torch.Tensor, c: torch.Tensor | None, label: LabelEmbedding, channels: int, resolution: int
+) -> torch.Tensor:
+    """A conv D's input: check `img` is `[N, channels, resolution, resolution]`, then append the
+    label embedding as constant feature maps (so the first conv sees it at every position)."""
+    if img.shape[1:] != (channels, resolution, resolution):
+        raise ValueError(
+            f"D takes images [N, {channels}, {resolution}, {resolution}], got {list(img.shape)}"
+        )
+    y = label(c, img.shape[0])
+    if y is None:
+        return img
+    maps = y.to(img.dtype)[:, :, None, None].expand(-1, -1, *img.shape[2:])
+    return torch.cat([img, maps], dim=1)
