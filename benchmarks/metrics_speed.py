@@ -60,24 +60,13 @@ GANKIT, FIDELITY = "gankit", "torch-fidelity"
 def random_inception_weights(path: Path) -> Path:
     """Save random FID-Inception weights with re-estimated BatchNorm statistics to `path`.
 
-    The same construction as the test suite's `inception_weights` fixture (tests/conftest.py):
-    seeded random init, running statistics reset and re-estimated as a cumulative average over one
-    batch of 8 textured 32x32 images through the real preprocessing, then saved in eval mode.
+    The test suite's construction (tests/conftest.py, `inception_weights`): seeded random weights,
+    BatchNorm statistics re-estimated on 8 textured 32x32 images through the real preprocessing.
     """
-    from gankit.metrics.inception import InceptionV3, preprocess
+    from gankit.metrics.inception import calibrated_random_inception
 
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = InceptionV3()
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None  # a cumulative average over the calibration batch
-        low = F.interpolate(torch.rand(8, 3, 4, 4) * 220 + 18, size=32, mode="bicubic")
-        images = (low + 12 * torch.randn(8, 3, 32, 32)).clamp(0, 255).round().to(torch.uint8)
-        with torch.no_grad():
-            net.train()(preprocess(images, "reference"))
-    torch.save(net.eval().state_dict(), path)
+    net = calibrated_random_inception()
+    torch.save(net.state_dict(), path)
     return path
 
 

@@ -93,21 +93,9 @@ def inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A FID-Inception weights file with random weights whose BatchNorm statistics were
     re-estimated on textured images through the real preprocessing (otherwise features collapse or
     explode): the real file is not available offline, so the metric plumbing is tested on this."""
-    import torch.nn.functional as F
+    from gankit.metrics.inception import WEIGHTS_FILE, calibrated_random_inception
 
-    from gankit.metrics.inception import WEIGHTS_FILE, InceptionV3, preprocess
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = InceptionV3()
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None  # a cumulative average over the calibration batch
-        low = F.interpolate(torch.rand(8, 3, 4, 4) * 220 + 18, size=32, mode="bicubic")
-        images = (low + 12 * torch.randn(8, 3, 32, 32)).clamp(0, 255).round().to(torch.uint8)
-        with torch.no_grad():
-            net.train()(preprocess(images, "reference"))
+    net = calibrated_random_inception()
     path = tmp_path_factory.mktemp("inception") / WEIGHTS_FILE
-    torch.save(net.eval().state_dict(), path)
+    torch.save(net.state_dict(), path)
     return path

@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from gankit.metrics.fid import feature_statistics, fid_from_features, frechet_distance
-from gankit.metrics.inception import WEIGHTS_FILE, InceptionV3, load_inception, preprocess
+from gankit.metrics.inception import (
+    WEIGHTS_FILE,
+    calibrated_random_inception,
+    load_inception,
+    textured_images,
+)
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kid, mmd2_unbiased, polynomial_kernel
 
@@ -99,8 +104,8 @@ def test_frechet_distance_rejects_mismatched_statistics() -> None:
 
 def test_kid_of_identical_sets_is_the_estimator_identity() -> None:
     # With X = Y the unbiased estimate is 2 [(S - T) / (m (m - 1)) - S / m^2] (S: kernel sum, T: trace).
-    f = gaussian_features(50, 16, seed=6)
-    k = polynomial_kernel(f.double(), f.double())
+    f = gaussian_features(50, 16, seed=6).double()
+    k = polynomial_kernel(f, f)
     s, t, m = float(k.sum()), float(k.trace()), 50
     expected = 2 * ((s - t) / (m * (m - 1)) - s / m**2)
     mean, std = kid(f, f, subsets=3, subset_size=50)
@@ -177,28 +182,16 @@ def test_inception_score_agrees_with_torch_fidelity_shuffle_included() -> None:
 
 
 def synthetic_images(n: int, res: int, seed: int, texture: float) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    low = torch.rand(n, 3, 4, 4, generator=g) * 220 + 18
-    img = F.interpolate(low, size=(res, res), mode="bicubic", align_corners=False)
-    img = img + texture * torch.randn(n, 3, res, res, generator=g)
-    return img.clamp(0, 255).round().to(torch.uint8)
+    return textured_images(n, res, seed=seed, texture=texture)
 
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random InceptionV3 weights with BatchNorm statistics re-estimated on images, so the
     features spread out (the real weights are not available offline)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = InceptionV3()
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None
-    with torch.no_grad():  # on the network's real input distribution: 299x299 resized images
-        net.train()(preprocess(synthetic_images(4, 32, seed=99, texture=12)))
+    net = calibrated_random_inception(synthetic_images(4, 32, seed=99, texture=12))
     path = tmp_path_factory.mktemp("inception") / WEIGHTS_FILE
-    torch.save(net.eval().state_dict(), path)
+    torch.save(net.state_dict(), path)
     return path
 
 

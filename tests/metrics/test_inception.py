@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from gankit.metrics import inception
@@ -18,6 +17,7 @@ from gankit.metrics.inception import (
     WEIGHTS_FILE,
     InceptionV3,
     InceptionWeightsError,
+    calibrated_random_inception,
     convert_state_dict,
     load_inception,
     load_state_dict,
@@ -25,32 +25,14 @@ from gankit.metrics.inception import (
     resize_clean,
     resize_reference,
     resolve_weights,
+    textured_images,
     to_uint8_rgb,
 )
 
 
-def synthetic_images(n: int, res: int, seed: int) -> torch.Tensor:
-    """uint8 `[n, 3, res, res]` smooth colour fields with some texture."""
-    g = torch.Generator().manual_seed(seed)
-    low = torch.rand(n, 3, 4, 4, generator=g) * 220 + 18
-    img = F.interpolate(low, size=(res, res), mode="bicubic", align_corners=False)
-    img = img + 12 * torch.randn(n, 3, res, res, generator=g)
-    return img.clamp(0, 255).round().to(torch.uint8)
-
-
 def calibrated_network(seed: int = 0) -> InceptionV3:
     """Random weights whose BatchNorm statistics are re-estimated on images, so features spread."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        net = InceptionV3()
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None  # a cumulative average over the calibration batch
-    x = (synthetic_images(6, 96, seed=seed + 100).float() - 128) / 128
-    with torch.no_grad():
-        net.train()(x)
-    return net.eval()
+    return calibrated_random_inception(textured_images(6, 96, seed=seed + 100), seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +53,13 @@ def test_features_equal_torch_fidelity(weights_file: Path) -> None:
         feature_extractor_weights_path=str(weights_file),
     )
     ours = load_inception(weights_file)
-    for images in (synthetic_images(2, 32, seed=1), synthetic_images(1, 40, seed=2)):
+    for images in (textured_images(2, 32, seed=1), textured_images(1, 40, seed=2)):
         ref_pool3, ref_logits = reference(images)
         out = ours(images)
-        torch.testing.assert_close(out["pool3"], ref_pool3, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(out["logits_unbiased"], ref_logits, rtol=1e-5, atol=1e-5)
+        # Channels-last picks other oneDNN kernels, so the sums round differently and 90 random
+        # layers amplify that: agreement is relative to the features' norm (3e-5 measured), not bitwise.
+        for ours_, ref in ((out["pool3"], ref_pool3), (out["logits_unbiased"], ref_logits)):
+            assert float((ours_ - ref).norm() / ref.norm()) < 1e-4
     assert float(out["pool3"].std()) > 1e-2  # calibrated: features are not collapsed
 
 
@@ -147,7 +131,7 @@ def test_clean_resize_is_pil_bicubic_and_antialiased() -> None:
     clean, reference = resize_clean(images), resize_reference(images)
     assert float((clean - 127.5).abs().max()) < 5
     assert float((reference - 127.5).abs().max()) > 100
-    small = synthetic_images(1, 32, seed=3)
+    small = textured_images(1, 32, seed=3)
     channel = Image.fromarray(small[0, 1].numpy().astype(np.float32), mode="F")
     expected = np.asarray(channel.resize((299, 299), resample=Image.BICUBIC)).clip(0, 255)
     np.testing.assert_array_equal(resize_clean(small)[0, 1].numpy(), expected)

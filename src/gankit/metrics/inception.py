@@ -60,7 +60,8 @@ class BasicConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """`[N, C_in, H, W]` -> `[N, C_out, H', W']`."""
-        return F.relu(self.bn(self.conv(x)))
+        # In place: saves allocating (and page-faulting) a second full-size activation on CPU.
+        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 def _avg_pool_same(x: Tensor) -> Tensor:
@@ -279,6 +280,36 @@ def preprocess(images: Tensor, resize: str = "reference") -> Tensor:
     return (x - 128) / 128
 
 
+def textured_images(n: int, size: int, seed: int = 0, texture: float = 12.0) -> Tensor:
+    """uint8 `[n, 3, size, size]`: smooth random colour fields plus pixel noise of std `texture`."""
+    g = torch.Generator().manual_seed(seed)
+    low = F.interpolate(torch.rand(n, 3, 4, 4, generator=g) * 220 + 18, size=size, mode="bicubic")
+    noisy = low + texture * torch.randn(n, 3, size, size, generator=g)
+    return noisy.clamp(0, 255).round().to(torch.uint8)
+
+
+def calibrated_random_inception(images: Tensor | None = None, *, seed: int = 0) -> InceptionV3:
+    """The FID architecture with seeded random weights, its BatchNorm statistics re-estimated on
+    `images` (uint8 `[N, 3, H, W]`; default 8 `textured_images` of 32x32) through the reference
+    preprocessing; returned in eval mode.
+
+    For tests and timing benchmarks where the real weights are not at hand: with random weights and
+    the default BatchNorm statistics the features collapse or explode, while these spread out, so
+    metric plumbing and agreement with other libraries can be checked on them (never the values).
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = InceptionV3()
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the calibration batch
+    images = textured_images(8, 32) if images is None else images
+    with torch.no_grad():
+        net.train()(preprocess(images, "reference"))
+    return net.eval()
+
+
 class InceptionFeatures(nn.Module):
     """Images -> `{"pool3": [N, 2048], "logits_unbiased": [N, 1008]}` (float32), for FID/KID/IS/PR."""
 
@@ -288,7 +319,9 @@ class InceptionFeatures(nn.Module):
             raise ValueError(
                 f"unknown resize protocol {resize!r}; expected one of {RESIZE_PROTOCOLS}"
             )
-        self.network = network.eval().requires_grad_(False)
+        # Channels-last: oneDNN's convolutions and pooling run about 25% faster on CPU in this layout
+        # (torch-fidelity uses the default one), and it suits cuDNN's tensor cores too.
+        self.network = network.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.resize = resize
 
     @torch.no_grad()
@@ -296,7 +329,7 @@ class InceptionFeatures(nn.Module):
         """One batch of images `[N, 1|3, H, W]` (uint8, or float in [-1, 1]) -> feature dict."""
         device = self.network.fc.weight.device
         x = preprocess(images.to(device), self.resize)
-        pool3 = self.network(x)
+        pool3 = self.network(x.contiguous(memory_format=torch.channels_last))
         return {"pool3": pool3.float(), "logits_unbiased": self.network.logits(pool3).float()}
 
 

@@ -6,7 +6,9 @@ exactly: kernel `k(x, y) = (gamma x.y + coef0)^degree` with `gamma = 1 / D` by d
 `(sum_{i != j} k(x_i, x_j) + sum_{i != j} k(y_i, y_j)) / (m (m - 1)) - 2 sum_{i, j} k(x_i, y_j) / m^2`,
 and subsets drawn without replacement by `numpy.random.RandomState(seed).choice`, first from the
 real set, then from the fake set, for each subset in turn (so the same seed gives the same subsets).
-We compute in float64 (torch-fidelity in the features' float32).
+The dot products run in the features' own dtype (float32 for Inception features, as in
+torch-fidelity, and twice as fast as float64 on CPU); the cube and every sum run in float64, so the
+estimator's cancellation (KID is a small difference of large kernel means) loses nothing further.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ ArrayLike = Tensor | np.ndarray
 def polynomial_kernel(
     x: Tensor, y: Tensor, *, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
 ) -> Tensor:
-    """`(gamma x @ y.T + coef0) ** degree` for `x [N, D]`, `y [M, D]`; `gamma` defaults to 1 / D."""
+    """`(gamma x @ y.T + coef0) ** degree` for `x [N, D]`, `y [M, D]`; `gamma` defaults to 1 / D.
+
+    The product runs in the inputs' dtype; the kernel comes back in float64.
+    """
     gamma = 1.0 / x.shape[1] if gamma is None else gamma
-    return (x @ y.T * gamma + coef0) ** degree
+    return ((x @ y.T).double() * gamma + coef0) ** degree
 
 
 def mmd2_unbiased(k_xx: Tensor, k_xy: Tensor, k_yy: Tensor) -> Tensor:
@@ -52,8 +57,9 @@ def kid(
     seed: int = 2020,
 ) -> tuple[float, float]:
     """KID mean and (population) std over `subsets` random subsets of `subset_size` per set."""
-    real = torch.as_tensor(f_real).to(torch.float64)
-    fake = torch.as_tensor(f_fake).to(device=real.device, dtype=torch.float64)
+    real = torch.as_tensor(f_real)
+    real = real if real.is_floating_point() else real.double()
+    fake = torch.as_tensor(f_fake).to(device=real.device, dtype=real.dtype)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(
             f"expected features [N, D], [M, D]; got {tuple(real.shape)}, {tuple(fake.shape)}"
