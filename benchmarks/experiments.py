@@ -42,6 +42,16 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
 
 
+def parse_method(method: str) -> tuple[str, dict[str, Any]]:
+    """'gan+pack4' -> ('gan', {'pack': 4}): a recipe, plus PacGAN packing of its D when asked."""
+    recipe, _, extra = method.partition("+")
+    if not extra:
+        return recipe, {}
+    if not extra.startswith("pack") or not extra[4:].isdigit():
+        raise SystemExit(f"method {method!r}: expected RECIPE or RECIPE+packM (e.g. gan+pack4)")
+    return recipe, {"pack": int(extra[4:])}
+
+
 def train_run(
     recipe: str,
     data: str,

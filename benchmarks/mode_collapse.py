@@ -5,8 +5,9 @@ For each recipe, dataset (ring8, grid25) and seed: train the MLP G and D of the 
 2,500 samples of G: modes covered (a mode is covered by at least one sample within 3 sigma of it),
 the fraction of such high-quality samples, and the reverse KL of the covered-mode histogram to
 uniform. The table gives mean +- standard deviation over seeds next to the published rows.
+`gan+pack4` is the gan recipe with PacGAN's packed D (4 samples per D input).
 
-    python benchmarks/mode_collapse.py                  # full: 4 recipes x 2 datasets x 5 seeds
+    python benchmarks/mode_collapse.py                  # full: 5 methods x 2 datasets x 5 seeds
     python benchmarks/mode_collapse.py --quick          # seconds: the pipeline and the table
 """
 
@@ -25,6 +26,7 @@ from experiments import (
     evaluate_run,
     markdown_table,
     mean_std,
+    parse_method,
     provenance,
     run_jobs,
     train_run,
@@ -32,7 +34,8 @@ from experiments import (
 )
 
 DATASETS = ("ring8", "grid25")
-RECIPES = ("gan", "wgan-gp", "sngan", "lsgan")
+#: Methods: a recipe, or a recipe whose D is packed (PacGAN, arXiv:1712.04086) with `+packM`.
+RECIPES = ("gan", "wgan-gp", "sngan", "lsgan", "gan+pack4")
 
 #: Published rows: (source, method) -> {dataset: (modes, high-quality %)}.
 PUBLISHED = {
@@ -45,8 +48,9 @@ PUBLISHED = {
 
 def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on one mixture and score 2,500 samples of its G."""
+    recipe, arch = parse_method(job["recipe"])
     run_dir = train_run(
-        job["recipe"], job["data"], Path(job["out"]), seed=job["seed"], kimg=job["kimg"]
+        recipe, job["data"], Path(job["out"]), seed=job["seed"], kimg=job["kimg"], arch=arch
     )
     scores = evaluate_run(run_dir, "modes", None, data=job["data"], seed=job["seed"])["modes"]
     return {
@@ -86,7 +90,11 @@ def build_table(results: list[dict[str, Any]], recipes: list[str]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--recipes", default=",".join(RECIPES), help="comma list of recipes")
+    p.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        help="comma list of recipes; RECIPE+packM packs M samples into D (PacGAN)",
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds per recipe and dataset (default 5)")
     p.add_argument(
         "--kimg", type=float, default=None, help="budget per run (default: the recipe's for ring8)"

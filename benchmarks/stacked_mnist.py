@@ -26,13 +26,15 @@ from experiments import (
     evaluate_run,
     markdown_table,
     mean_std,
+    parse_method,
     provenance,
     run_jobs,
     train_run,
     write_json,
 )
 
-RECIPES = ("dcgan", "lsgan")
+#: Methods: a recipe, or a recipe whose D is packed (PacDCGAN, arXiv:1712.04086) with `+packM`.
+RECIPES = ("dcgan", "dcgan+pack2")
 
 #: Published rows: (method, source) -> (modes, KL).
 PUBLISHED = {
@@ -43,14 +45,16 @@ PUBLISHED = {
 
 def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on Stacked MNIST for a time budget; count modes on 26,000 samples."""
+    recipe, arch = parse_method(job["recipe"])
     run_dir = train_run(
-        job["recipe"],
+        recipe,
         "stacked-mnist",
         Path(job["out"]),
         seed=job["seed"],
         kimg=job["kimg"],
         minutes=job["minutes"],
         data_root=job["data_root"],
+        arch=arch,
     )
     scores = evaluate_run(
         run_dir,
@@ -86,7 +90,11 @@ def build_table(results: list[dict[str, Any]]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--recipes", default=",".join(RECIPES), help="comma list of recipes")
+    p.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        help="comma list of recipes; RECIPE+packM packs M images into D (PacDCGAN)",
+    )
     p.add_argument("--seeds", type=int, default=1, help="seeds per recipe (default 1)")
     p.add_argument("--minutes", type=float, default=20.0, help="training time per run (default 20)")
     p.add_argument("--num", type=int, default=26000, help="samples to classify (default 26,000)")

@@ -29,15 +29,15 @@ def _rows(table: str) -> list[list[str]]:
 def test_mode_collapse_quick_produces_a_row_per_recipe_and_dataset(tmp_path: Path) -> None:
     module = _load("mode_collapse")
     table = module.main(
-        ["--quick", "--jobs", "1", "--recipes", "gan,sngan", "--workdir", str(tmp_path)]
+        ["--quick", "--jobs", "1", "--recipes", "gan,gan+pack4", "--workdir", str(tmp_path)]
     )
     rows = _rows(table)
     mine = [r for r in rows if r[1].startswith("gankit")]
     assert [(r[0], r[1].split()[1]) for r in mine] == [
         ("ring8", "gan"),
-        ("ring8", "sngan"),
+        ("ring8", "gan+pack4"),
         ("grid25", "gan"),
-        ("grid25", "sngan"),
+        ("grid25", "gan+pack4"),
     ]
     for row in mine:
         modes, hq = float(row[2]), float(row[3])
@@ -45,7 +45,7 @@ def test_mode_collapse_quick_produces_a_row_per_recipe_and_dataset(tmp_path: Pat
         assert 0 <= modes <= limit and 0 <= hq <= 100
     assert any("PacGAN4" in r[1] and r[2] == "7.8" for r in rows if r[0] == "ring8")
     # Every run left its pictures: the final scatter over the mixture and the loss curves.
-    run = tmp_path / "mode_collapse" / "ring8-gan-seed0"
+    run = tmp_path / "mode_collapse" / "ring8-gan+pack4-seed0"
     assert (run / "samples" / "final.png").is_file() and (run / "plots" / "losses.png").is_file()
 
 
@@ -54,7 +54,7 @@ def test_mnist_experiments_quick_produce_their_tables(
     script: str, tmp_path: Path, shared_data: Path
 ) -> None:
     module = _load(script)
-    recipes = "dcgan" if script == "stacked_mnist" else "gan,cgan"
+    recipes = "dcgan+pack2" if script == "stacked_mnist" else "gan,cgan"
     table = module.main(
         [
             "--quick",
@@ -71,7 +71,7 @@ def test_mnist_experiments_quick_produce_their_tables(
     rows = _rows(table)
     if script == "stacked_mnist":
         modes = float(rows[0][1])
-        assert rows[0][0].startswith("gankit dcgan") and 1 <= modes <= 1000
+        assert rows[0][0].startswith("gankit dcgan+pack2") and 1 <= modes <= 1000
         assert float(rows[0][2]) >= 0
         assert any(r[0].startswith("PacDCGAN2") for r in rows)
     else:

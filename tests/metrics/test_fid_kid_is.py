@@ -102,6 +102,17 @@ def test_frechet_distance_rejects_mismatched_statistics() -> None:
 # --- KID.
 
 
+def test_kid_from_whole_set_kernels_equals_kid_from_each_subset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Small sets take the gather-from-whole-set-kernels path; it must give the per-subset values.
+    real, fake = gaussian_features(80, 16, seed=1), gaussian_features(90, 16, seed=2, shift=0.3)
+    gathered = kid(real, fake, subsets=7, subset_size=40)
+    monkeypatch.setattr("gankit.metrics.kid.GRAM_MAX_ROWS", 0)  # forces kernels per subset
+    per_subset = kid(real, fake, subsets=7, subset_size=40)
+    assert gathered == pytest.approx(per_subset, rel=1e-6)
+
+
 def test_kid_of_identical_sets_is_the_estimator_identity() -> None:
     # With X = Y the unbiased estimate is 2 [(S - T) / (m (m - 1)) - S / m^2] (S: kernel sum, T: trace).
     f = gaussian_features(50, 16, seed=6).double()

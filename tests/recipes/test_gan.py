@@ -42,6 +42,7 @@ def _trainer(
     points: bool = False,
     amp: str = "none",
     batch: int = 8,
+    pack: int = 1,
     **recipe_args: object,
 ) -> Trainer:
     torch.manual_seed(0)
@@ -50,7 +51,8 @@ def _trainer(
     dataset = ring8() if points else _images(channels=3 if model == "resnet" else 1)
     c_dim = dataset.num_classes if cls.conditional else 0
     res, ch = (0, 0) if points else (dataset.resolution, dataset.channels)
-    nets = MODELS.get(model)(res, ch, c_dim, **{**arch, **TINY_ARCH[model]})
+    packing = {"pack": pack} if pack > 1 else {}
+    nets = MODELS.get(model)(res, ch, c_dim, **{**arch, **TINY_ARCH[model], **packing})
     recipe = cls(nets, batch, **recipe_args)
     options = LoopOptions(
         total_kimg=1.0,
@@ -104,6 +106,20 @@ def test_point_presets_train_the_mlp_on_2d_mixtures(preset: str, tmp_path: Path)
     after = _snapshot(trainer.nets["G"])
     assert any(not torch.equal(before[k], after[k]) for k in after)
     assert trainer.sample_grid(trainer.stage).shape == (2500, 2)
+
+
+@pytest.mark.parametrize("points", [True, False])
+@pytest.mark.parametrize("preset", ["gan", "wgan-gp"])
+def test_packed_discriminators_train(preset: str, points: bool, tmp_path: Path) -> None:
+    # PacGAN: D sees batch / pack logits; the gradient penalty works on packed inputs too.
+    trainer = _trainer(preset, tmp_path, points=points, pack=2)
+    assert trainer.nets["D"].pack == 2
+    before = {name: _snapshot(net) for name, net in trainer.nets.items()}
+    _run(trainer, trainer.recipe.p.n_critic + 1)
+    for name, net in trainer.nets.items():
+        after = _snapshot(net)
+        assert any(not torch.equal(before[name][k], after[k]) for k in after), name
+    assert all(torch.isfinite(v).all() for vs in trainer._tick_logs.values() for v in vs)
 
 
 def test_presets_hold_their_papers_values() -> None:

@@ -6,9 +6,12 @@ exactly: kernel `k(x, y) = (gamma x.y + coef0)^degree` with `gamma = 1 / D` by d
 `(sum_{i != j} k(x_i, x_j) + sum_{i != j} k(y_i, y_j)) / (m (m - 1)) - 2 sum_{i, j} k(x_i, y_j) / m^2`,
 and subsets drawn without replacement by `numpy.random.RandomState(seed).choice`, first from the
 real set, then from the fake set, for each subset in turn (so the same seed gives the same subsets).
-The dot products run in the features' own dtype (float32 for Inception features, as in
-torch-fidelity, and twice as fast as float64 on CPU); the cube and every sum run in float64, so the
-estimator's cancellation (KID is a small difference of large kernel means) loses nothing further.
+When the sets are small (the whole-set kernel matrices cost less than the subsets' own, e.g. N equal
+to the subset size), the subsets' kernels are gathered from whole-set matrices computed once.
+The kernel is computed in the features' own dtype (float32 for Inception features, as in
+torch-fidelity, and twice as fast as float64 on CPU), and every sum accumulates in float64, where
+torch-fidelity sums in float32: the estimator's cancellation (KID is a small difference of large
+kernel means) then costs nothing beyond the kernel's own rounding.
 """
 
 from __future__ import annotations
@@ -25,24 +28,37 @@ ArrayLike = Tensor | np.ndarray
 def polynomial_kernel(
     x: Tensor, y: Tensor, *, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
 ) -> Tensor:
-    """`(gamma x @ y.T + coef0) ** degree` for `x [N, D]`, `y [M, D]`; `gamma` defaults to 1 / D.
-
-    The product runs in the inputs' dtype; the kernel comes back in float64.
-    """
+    """`(gamma x @ y.T + coef0) ** degree` for `x [N, D]`, `y [M, D]`, in their dtype; `gamma`
+    defaults to 1 / D."""
     gamma = 1.0 / x.shape[1] if gamma is None else gamma
-    return ((x @ y.T).double() * gamma + coef0) ** degree
+    return (x @ y.T).mul_(gamma).add_(coef0).pow_(degree)
 
 
 def mmd2_unbiased(k_xx: Tensor, k_xy: Tensor, k_yy: Tensor) -> Tensor:
     """Unbiased MMD^2 from the three `[m, m]` kernel matrices (diagonals of `k_xx`, `k_yy` dropped)."""
     m = k_xx.shape[0]
-    off_diagonal = k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()
-    return off_diagonal / (m * (m - 1)) - 2 * k_xy.sum() / (m * m)
+
+    def total(k: Tensor) -> Tensor:
+        return k.sum(dtype=torch.float64)
+
+    off_diagonal = total(k_xx) - total(k_xx.diagonal()) + total(k_yy) - total(k_yy.diagonal())
+    return off_diagonal / (m * (m - 1)) - 2 * total(k_xy) / (m * m)
 
 
-def _subset(features: Tensor, rng: np.random.RandomState, size: int) -> Tensor:
-    index = rng.choice(len(features), size, replace=False)
-    return features[torch.from_numpy(index).to(features.device)]
+#: Largest set for which the whole-set kernel matrices are kept (64 MiB each in float32).
+GRAM_MAX_ROWS = 4096
+
+
+def _draw(n: int, rng: np.random.RandomState, size: int, device: torch.device) -> Tensor:
+    return torch.from_numpy(rng.choice(n, size, replace=False)).to(device)
+
+
+def _whole_set_kernels_are_cheaper(n_real: int, n_fake: int, size: int, subsets: int) -> bool:
+    # Every subset's kernel entries are entries of the whole-set matrices: computing those once
+    # costs (n_r^2 + n_f^2 + n_r n_f) dot products against 3 m^2 per subset. With N = m (the usual
+    # small-N case) that is one subset's work instead of `subsets`.
+    whole = n_real**2 + n_fake**2 + n_real * n_fake
+    return max(n_real, n_fake) <= GRAM_MAX_ROWS and 2 * whole <= 3 * subsets * size**2
 
 
 def kid(
@@ -71,8 +87,17 @@ def kid(
         )
     rng = np.random.RandomState(seed)
     kernel = functools.partial(polynomial_kernel, degree=degree, gamma=gamma, coef0=coef0)
+    whole = _whole_set_kernels_are_cheaper(len(real), len(fake), subset_size, subsets)
+    if whole:
+        k_rr, k_rf, k_ff = kernel(real, real), kernel(real, fake), kernel(fake, fake)
     values = torch.empty(subsets, dtype=torch.float64)
     for i in range(subsets):
-        x, y = (_subset(f, rng, subset_size) for f in (real, fake))  # real first, as torch-fidelity
-        values[i] = mmd2_unbiased(kernel(x, x), kernel(x, y), kernel(y, y)).cpu()
+        # Real indices first, then fake, from one RandomState: torch-fidelity's subsets exactly.
+        r, f = (_draw(len(t), rng, subset_size, real.device) for t in (real, fake))
+        if whole:
+            k_xx, k_xy, k_yy = k_rr[r][:, r], k_rf[r][:, f], k_ff[f][:, f]
+        else:
+            x, y = real[r], fake[f]
+            k_xx, k_xy, k_yy = kernel(x, x), kernel(x, y), kernel(y, y)
+        values[i] = mmd2_unbiased(k_xx, k_xy, k_yy).cpu()
     return float(values.mean()), float(values.std(correction=0))

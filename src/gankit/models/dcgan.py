@@ -15,7 +15,8 @@ C, H, W) or `"none"` for the WGAN-GP critic, since Gulrajani et al. (arXiv:1704.
 advise against batch norm in a critic trained with a gradient penalty; `spectral_norm=True` wraps
 every D conv in spectral normalisation (Miyato et al., arXiv:1802.05957). With `c_dim > 0` it is a
 conditional GAN (Mirza & Osindero, arXiv:1411.1784): a label embedding is concatenated with z in G and
-broadcast as `embed_dim` constant channels concatenated to D's input image.
+broadcast as `embed_dim` constant channels concatenated to D's input image. `pack=m` is PacDCGAN
+(Lin et al., arXiv:1712.04086): D sees m images stacked on the channel axis (`gankit.nn.packing`).
 
 Deviation: the paper's "project and reshape" of z is a dense layer; here it is the equivalent
 transposed conv with a 4x4 (7x7) kernel on a 1x1 map.
@@ -35,6 +36,7 @@ from gankit.nn.conditioning import (
     image_with_label_maps,
     resolve_embed_dim,
 )
+from gankit.nn.packing import check_pack, pack_samples
 from gankit.registry import MODELS
 
 LRELU_SLOPE = 0.2
@@ -111,7 +113,7 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class Discriminator(nn.Module):
-    """`D(img [N, C, H, W], c) -> logits [N]`: strided convs only, no dense hidden layers."""
+    """`D(img [N, C, H, W], c) -> logits [N / pack]`: strided convs only, no dense hidden layers."""
 
     def __init__(
         self,
@@ -121,14 +123,15 @@ class Discriminator(nn.Module):
         d_norm: str,
         c_dim: int,
         embed_dim: int,
+        pack: int = 1,
     ) -> None:
         super().__init__()
-        self.c_dim = c_dim
+        self.c_dim, self.pack = c_dim, pack
         self.img_resolution, self.img_channels = img_resolution, img_channels
         base, n = layout(img_resolution, img_channels)
         self.label = LabelEmbedding(c_dim, embed_dim)
         layers: list[nn.Module] = [
-            nn.Conv2d(img_channels + self.label.embed_dim, ndf, 4, stride=2, padding=1),
+            nn.Conv2d(img_channels * pack + self.label.embed_dim, ndf, 4, stride=2, padding=1),
             nn.LeakyReLU(LRELU_SLOPE),
         ]
         ch = ndf
@@ -144,7 +147,7 @@ class Discriminator(nn.Module):
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         img = image_with_label_maps(img, c, self.label, self.img_channels, self.img_resolution)
-        return self.net(img).flatten()
+        return self.net(pack_samples(img, self.pack)).flatten()
 
 
 def init_weights(module: nn.Module) -> None:
@@ -171,8 +174,12 @@ def build(
     d_norm: DNorm = "batch",
     spectral_norm: bool = False,
     embed_dim: int | None = None,
+    pack: int = 1,
 ) -> nn.ModuleDict:
-    """DCGAN G and D (Radford et al. 2016) at 28, 32 or 64 px; optional layer/no norm and SN in D."""
+    """DCGAN G and D (Radford et al. 2016) at 28, 32 or 64 px; optional layer/no norm and SN in D.
+
+    `pack` > 1 makes D judge that many images at once, stacked on the channel axis (PacDCGAN).
+    """
     if d_norm not in ("batch", "none", "layer"):
         raise ConfigError(
             f"dcgan d_norm must be 'batch', 'layer' or 'none'; got {d_norm!r} "
@@ -182,7 +189,9 @@ def build(
         raise ConfigError(f"z_dim, ngf and ndf must be >= 1; got {z_dim}, {ngf}, {ndf}")
     embed = resolve_embed_dim(c_dim, embed_dim)
     G = Generator(z_dim, img_resolution, img_channels, ngf, c_dim, embed)
-    D = Discriminator(img_resolution, img_channels, ndf, d_norm, c_dim, embed)
+    D = Discriminator(
+        img_resolution, img_channels, ndf, d_norm, c_dim, embed, check_pack(pack, c_dim)
+    )
     init_weights(G)
     init_weights(D)
     if spectral_norm:

@@ -19,7 +19,8 @@ output bias starts at 0 rather than at the data's pixel marginals. Labels enter 
 embedding concatenated with z (G) and with the flattened input (D).
 
 `Maxout` is reusable; `LabelEmbedding` and `apply_spectral_norm` are shared with the convolutional
-families. `spectral_norm=True` normalises D's weights (the sngan preset on 2-D points).
+families. `spectral_norm=True` normalises D's weights (the sngan preset on 2-D points); `pack=m`
+is PacGAN's packed D (its m-sample input concatenated, hidden layers unchanged).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.nn.conditioning import LabelEmbedding, apply_spectral_norm, resolve_embed_dim
+from gankit.nn.packing import check_pack, pack_samples
 from gankit.registry import MODELS
 
 # The paper's values for each kind of data, used where an arch argument is left as None.
@@ -110,7 +112,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """`D(x [N, ...], c) -> logits [N]`: dropout, maxout hidden layers, a linear logit."""
+    """`D(x [N, ...], c) -> logits [N / pack]`: dropout, maxout hidden layers, a linear logit."""
 
     def __init__(
         self,
@@ -120,13 +122,14 @@ class Discriminator(nn.Module):
         dropout: tuple[float, float],
         c_dim: int,
         embed_dim: int,
+        pack: int = 1,
     ) -> None:
         super().__init__()
-        self.c_dim, self.in_features = c_dim, in_features
+        self.c_dim, self.in_features, self.pack = c_dim, in_features, pack
         self.label = LabelEmbedding(c_dim, embed_dim)
         p_input, p_hidden = dropout
         layers: list[nn.Module] = []
-        width = in_features + self.label.embed_dim
+        width = in_features * pack + self.label.embed_dim
         for i, h in enumerate(hidden):
             layers += [nn.Dropout(p_input if i == 0 else p_hidden), Maxout(width, h, pieces)]
             width = h
@@ -140,7 +143,7 @@ class Discriminator(nn.Module):
         y = self.label(c, x.shape[0])
         if y is not None:
             x = torch.cat([x, y.to(x.dtype)], dim=1)
-        return self.net(x).squeeze(1)
+        return self.net(pack_samples(x, self.pack)).squeeze(1)
 
 
 def _init_uniform(module: nn.Module, bound: float) -> None:
@@ -195,12 +198,14 @@ def build(
     dropout: tuple[float, float] | None = None,
     embed_dim: int | None = None,
     spectral_norm: bool = False,
+    pack: int = 1,
 ) -> nn.ModuleDict:
     """Fully-connected G and maxout D (Goodfellow et al. 2014; 2-D mixtures: VEEGAN/PacGAN).
 
     Every None means the paper's value for the data kind (see IMAGE_DEFAULTS / POINT_DEFAULTS);
     `dropout` is (input rate, hidden rate) in D; `embed_dim` defaults to `c_dim`;
-    `spectral_norm` normalises every D weight (the sngan preset on 2-D points).
+    `spectral_norm` normalises every D weight (the sngan preset on 2-D points); `pack` > 1 makes
+    D judge that many samples at once (PacGAN, see `gankit.nn.packing`).
     """
     shape = _data_shape(img_resolution, img_channels)
     points = len(shape) == 1
@@ -216,7 +221,8 @@ def build(
     _check_arch(g_hidden + d_hidden, maxout_pieces, dropout)
     embed = resolve_embed_dim(c_dim, embed_dim)
     G = Generator(z_dim, shape, g_hidden, g_batchnorm, c_dim, embed)
-    D = Discriminator(math.prod(shape), d_hidden, maxout_pieces, dropout, c_dim, embed)
+    pack = check_pack(pack, c_dim)
+    D = Discriminator(math.prod(shape), d_hidden, maxout_pieces, dropout, c_dim, embed, pack)
     if points:
         _init_normal(G, 0.02)
         _init_normal(D, 0.02)
