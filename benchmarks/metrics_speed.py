@@ -412,7 +412,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--swd-count-list", default=None, help="comma list of SWD N (overrides --swd-num)"
     )
     p.add_argument(
-        "--metrics", default="swd,fid-kid", help="which to time: swd, fid-kid (default both)"
+        "--metrics",
+        default="swd,fid-kid",
+        help="which to time: swd, fid-kid, features (FID and KID alone from random features, "
+        "no network; default swd,fid-kid)",
     )
     p.add_argument(
         "--impls", default=f"{GANKIT},{FIDELITY}", help="FID/KID implementations (default both)"
@@ -560,6 +563,30 @@ def run_fid_kid(
             yield _row("fid+kid: network + features", n, device, impl, [rest], 2 * n, {}, data_text)
 
 
+def run_from_features(
+    args: argparse.Namespace, device: torch.device, counts: list[int]
+) -> Iterator[dict[str, Any]]:
+    """FID and KID alone from seeded random 2048-d features (no network), both libraries.
+
+    The features are non-negative like pool3's (ReLU then an average): uniform [0, 1) for the
+    reals and 1.02 times that for the fakes, float32.
+    """
+    for n in counts:
+        g = torch.Generator().manual_seed(args.seed)
+        real = torch.rand(n, 2048, generator=g)
+        features = {"real": real, "fake": 1.02 * torch.rand(n, 2048, generator=g)}
+        seconds: dict[str, dict[str, list[float]]] = {}
+        for _ in range(args.repeats):
+            for impl, times in breakdown(features, device).items():
+                for metric, s in times.items():
+                    seconds.setdefault(impl, {}).setdefault(metric, []).append(s)
+        for impl, times in seconds.items():
+            for metric, ss in times.items():
+                _log(f"{metric} from features N={n} {device} {impl}: {statistics.median(ss):.2f} s")
+                text = "random features [N, 2048], float32"
+                yield _row(f"{metric} from features", n, device, impl, ss, 0, {}, text)
+
+
 def _row(
     metric: str,
     n: int,
@@ -590,11 +617,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
-    bad = [m for m in metrics if m not in ("swd", "fid-kid")]
+    bad = [m for m in metrics if m not in ("swd", "fid-kid", "features")]
     bad += [i for i in impls if i not in (GANKIT, FIDELITY)]
     if bad:
         sys.exit(
-            f"unknown --metrics/--impls {bad}; metrics: swd, fid-kid; impls: {GANKIT}, {FIDELITY}"
+            f"unknown --metrics/--impls {bad}; metrics: swd, fid-kid, features; "
+            f"impls: {GANKIT}, {FIDELITY}"
         )
     counts = parse_counts(args.count_list) if args.count_list else [args.num]
     swd_counts = parse_counts(args.swd_count_list) if args.swd_count_list else [args.swd_num]
@@ -632,6 +660,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows += run_swd(args, device, swd_counts)
             if weights is not None and "fid-kid" in metrics:
                 rows += run_fid_kid(args, device, counts, impls, weights)
+            if "features" in metrics:
+                rows += run_from_features(args, device, counts)
     load_after = os.getloadavg()
     total = time.perf_counter() - clock
 

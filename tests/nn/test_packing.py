@@ -22,7 +22,7 @@ def test_pack_samples_puts_consecutive_samples_side_by_side() -> None:
 
 
 def test_batch_not_divisible_by_pack_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="divisible by 4.*batch_size"):
+    with pytest.raises(ValueError, match=r"divisible by 4.*batch_size"):
         pack_samples(torch.randn(6, 2), 4)
 
 
