@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from torch import nn
 from gankit.data.base import ArrayDataset
 from gankit.data.toy import ring8
 from gankit.errors import ConfigError
+from gankit.recipes.gan import PRESETS as PAPER_PRESETS
 from gankit.recipes.gan import GANRecipe
 from gankit.registry import MODELS, RECIPES
 from gankit.train.distributed import DistInfo
@@ -193,6 +195,24 @@ def test_sgd_presets_follow_the_papers_lr_decay_and_momentum_ramp(tmp_path: Path
     trainer._iteration()
     assert trainer.optimizers["G"].param_groups[0]["momentum"] == pytest.approx(0.6)
     assert trainer.recipe.state_dict() == {"steps": {"G": 4, "D": 4}}
+
+
+@pytest.mark.parametrize(("done", "factor"), [(0, 1.0), (700, 0.6), (950, 0.1), (1000, 0.0)])
+def test_lr_rampdown_falls_linearly_to_zero_over_the_end_of_the_run(
+    done: int, factor: float, tmp_path: Path
+) -> None:
+    trainer = _trainer("lsgan", tmp_path, lr_rampdown=0.5)  # 1 kimg run: ramp over the last 500
+    trainer.cur_nimg = done
+    trainer._iteration()
+    for key in ("G", "D"):
+        assert trainer.optimizers[key].param_groups[0]["lr"] == pytest.approx(2e-4 * factor)
+
+
+def test_lr_rampdown_is_checked() -> None:
+    with pytest.raises(ConfigError, match="lr_rampdown"):
+        GANRecipe._check(replace(PAPER_PRESETS["gan"], lr_rampdown=1.5))
+    with pytest.raises(ConfigError, match="sgd has lr_decay"):
+        GANRecipe._check(replace(PAPER_PRESETS["gan"], optimizer="sgd", lr_rampdown=0.2))
 
 
 def test_the_gradient_penalty_is_zero_for_a_unit_slope_critic_on_points() -> None:

@@ -49,6 +49,7 @@ class StepContext:
     generator: torch.Generator
     cur_nimg: int
     autocast_dtype: torch.dtype | None = None
+    total_nimg: int = 0  # the run's budget in images (0: unknown)
 
     @property
     def G(self) -> nn.Module:

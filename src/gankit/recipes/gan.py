@@ -96,6 +96,7 @@ class Preset:
     betas: tuple[float, float] = (0.5, 0.999)
     momentum: tuple[float, float] = (0.5, 0.7)  # SGD: start, end of the linear ramp
     lr_decay: float = 1.0  # SGD: lr divided by this every step (down to MIN_SGD_LR)
+    lr_rampdown: float = 0.0  # Adam/RMSprop: last fraction of the run with lr falling linearly to 0
     n_critic: int = 1
     gp_weight: float = 0.0
     clip: float = 0.0
@@ -159,6 +160,7 @@ class GANRecipe(Recipe):
         betas: tuple[float, float] | None = None,
         momentum: tuple[float, float] | None = None,
         lr_decay: float | None = None,
+        lr_rampdown: float | None = None,
         n_critic: int | None = None,
         gp_weight: float | None = None,
         clip: float | None = None,
@@ -173,6 +175,7 @@ class GANRecipe(Recipe):
             betas=betas,
             momentum=momentum,
             lr_decay=lr_decay,
+            lr_rampdown=lr_rampdown,
             n_critic=n_critic,
             gp_weight=gp_weight,
             clip=clip,
@@ -223,6 +226,11 @@ class GANRecipe(Recipe):
             raise ConfigError(
                 "recipe.args: lr must be > 0, gp_weight and clip >= 0, lr_decay >= 1; got "
                 f"lr={p.lr}, gp_weight={p.gp_weight}, clip={p.clip}, lr_decay={p.lr_decay}"
+            )
+        if not 0 <= p.lr_rampdown <= 1 or (p.lr_rampdown and p.optimizer == "sgd"):
+            raise ConfigError(
+                f"recipe.args.lr_rampdown must be in [0, 1] (a fraction of the run) and is for "
+                f"adam/rmsprop (sgd has lr_decay); got {p.lr_rampdown} with {p.optimizer}"
             )
 
     def _make_optimizer(self, params: Any) -> torch.optim.Optimizer:
@@ -288,8 +296,13 @@ class GANRecipe(Recipe):
             param.clamp_(-self.p.clip, self.p.clip)
 
     def _anneal(self, key: str, ctx: StepContext) -> None:
-        """SGD presets: the papers' exponential lr decay and linear momentum ramp (exact on resume)."""
+        """SGD: the papers' exponential lr decay and linear momentum ramp; Adam/RMSprop: the
+        optional linear ramp-down at the end of the run. Both follow the counters, so resume is exact."""
         if self.p.optimizer != "sgd":
+            if self.p.lr_rampdown and ctx.total_nimg:
+                left = 1.0 - ctx.cur_nimg / ctx.total_nimg
+                for group in self._optimizers[key].param_groups:
+                    group["lr"] = self.p.lr * min(1.0, max(0.0, left) / self.p.lr_rampdown)
             return
         step = self._steps[key]
         lr = max(self.p.lr / self.p.lr_decay**step, MIN_SGD_LR)
@@ -319,6 +332,8 @@ class GANRecipe(Recipe):
             "rmsprop": f"RMSprop lr {p.lr:g}",
             "sgd": f"SGD lr {p.lr:g} (/{p.lr_decay:g} per step) momentum {p.momentum[0]:g}->{p.momentum[1]:g}",
         }[p.optimizer]
+        if p.lr_rampdown:
+            opt += f", lr ramped down to 0 over the last {p.lr_rampdown:.0%} of the run"
         return (
             f"{self.preset_name}: {p.loss} loss, {p.n_critic} D step(s) per G step, {opt}"
             + (", " + ", ".join(extras) if extras else "")

@@ -234,6 +234,7 @@ class Trainer:
             generator=self.generator,
             cur_nimg=self.cur_nimg,
             autocast_dtype=self.amp_dtype,
+            total_nimg=int(self.opt.total_kimg * 1000),
         )
         for phase in self.phases:
             if self.cur_iter % phase.every == 0:
