@@ -52,6 +52,19 @@ def parse_method(method: str) -> tuple[str, dict[str, Any]]:
     return recipe, {"pack": int(extra[4:])}
 
 
+def parse_recipe_args(pairs: Sequence[str]) -> dict[str, Any]:
+    """['lr_rampdown=0.5', 'betas=[0.5, 0.9]'] -> {'lr_rampdown': 0.5, 'betas': [0.5, 0.9]} (YAML values)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--recipe-arg {pair!r}: expected KEY=VALUE, e.g. lr_rampdown=0.5")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def train_run(
     recipe: str,
     data: str,

@@ -5,7 +5,8 @@ For each recipe, dataset (ring8, grid25) and seed: train the MLP G and D of the 
 2,500 samples of G: modes covered (a mode is covered by at least one sample within 3 sigma of it),
 the fraction of such high-quality samples, and the reverse KL of the covered-mode histogram to
 uniform. The table gives mean +- standard deviation over seeds next to the published rows.
-`gan+pack4` is the gan recipe with PacGAN's packed D (4 samples per D input).
+`gan+pack4` is the gan recipe with PacGAN's packed D (4 samples per D input) and, as in PacGAN's
+code, a minibatch of 100 packed samples (400 points).
 
     python benchmarks/mode_collapse.py                  # full: 5 methods x 2 datasets x 5 seeds
     python benchmarks/mode_collapse.py --quick          # seconds: the pipeline and the table
@@ -27,6 +28,7 @@ from experiments import (
     markdown_table,
     mean_std,
     parse_method,
+    parse_recipe_args,
     provenance,
     run_jobs,
     train_run,
@@ -34,6 +36,7 @@ from experiments import (
 )
 
 DATASETS = ("ring8", "grid25")
+POINT_BATCH = 100  # PacGAN's minibatch on the 2-D mixtures
 #: Methods: a recipe, or a recipe whose D is packed (PacGAN, arXiv:1712.04086) with `+packM`.
 RECIPES = ("gan", "wgan-gp", "sngan", "lsgan", "gan+pack4")
 
@@ -49,8 +52,17 @@ PUBLISHED = {
 def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on one mixture and score 2,500 samples of its G."""
     recipe, arch = parse_method(job["recipe"])
+    # PacGAN's minibatch is 100 packed samples: m x 100 points per step for packing degree m.
+    batch = POINT_BATCH * arch["pack"] if "pack" in arch else None
     run_dir = train_run(
-        recipe, job["data"], Path(job["out"]), seed=job["seed"], kimg=job["kimg"], arch=arch
+        recipe,
+        job["data"],
+        Path(job["out"]),
+        seed=job["seed"],
+        kimg=job["kimg"],
+        arch=arch,
+        recipe_args=job["recipe_args"],
+        batch=batch,
     )
     scores = evaluate_run(run_dir, "modes", None, data=job["data"], seed=job["seed"])["modes"]
     return {
@@ -99,6 +111,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--kimg", type=float, default=None, help="budget per run (default: the recipe's for ring8)"
     )
+    p.add_argument(
+        "--recipe-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe argument for every method, e.g. lr_rampdown=0.5 (repeatable)",
+    )
     add_common_arguments(p)
     return p.parse_args(argv)
 
@@ -118,6 +137,7 @@ def main(argv: list[str] | None = None) -> str:
             "data": data,
             "seed": seed,
             "kimg": kimg,
+            "recipe_args": parse_recipe_args(args.recipe_arg),
             "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
         }
         for data in DATASETS
@@ -127,7 +147,8 @@ def main(argv: list[str] | None = None) -> str:
     results = run_jobs(run_one, jobs, args.jobs)
     write_json(args.json, results)
     report = build_table(results, recipes)
-    print("\n" + provenance(sys.argv, args.jobs) + "\n\n" + report)
+    extra = ", ".join(args.recipe_arg) or "none (the presets' values)"
+    print("\n" + provenance(sys.argv, args.jobs) + f"\n- recipe args: {extra}\n\n" + report)
     return report
 
 

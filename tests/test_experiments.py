@@ -29,7 +29,17 @@ def _rows(table: str) -> list[list[str]]:
 def test_mode_collapse_quick_produces_a_row_per_recipe_and_dataset(tmp_path: Path) -> None:
     module = _load("mode_collapse")
     table = module.main(
-        ["--quick", "--jobs", "1", "--recipes", "gan,gan+pack4", "--workdir", str(tmp_path)]
+        [
+            "--quick",
+            "--jobs",
+            "1",
+            "--recipes",
+            "gan,gan+pack4",
+            "--recipe-arg",
+            "lr_rampdown=0.5",
+            "--workdir",
+            str(tmp_path),
+        ]
     )
     rows = _rows(table)
     mine = [r for r in rows if r[1].startswith("gankit")]
@@ -47,6 +57,8 @@ def test_mode_collapse_quick_produces_a_row_per_recipe_and_dataset(tmp_path: Pat
     # Every run left its pictures: the final scatter over the mixture and the loss curves.
     run = tmp_path / "mode_collapse" / "ring8-gan+pack4-seed0"
     assert (run / "samples" / "final.png").is_file() and (run / "plots" / "losses.png").is_file()
+    config = (run / "config.yaml").read_text()
+    assert "lr_rampdown: 0.5" in config and "pack: 4" in config
 
 
 @pytest.mark.parametrize("script", ["stacked_mnist", "mnist_quality"])

