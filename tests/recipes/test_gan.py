@@ -227,11 +227,46 @@ def test_the_gradient_penalty_is_zero_for_a_unit_slope_critic_on_points() -> Non
     assert torch.allclose(wgan_gp(mixed @ (3 * w), mixed), torch.full((16,), 4.0))
 
 
+class _LinearCritic(nn.Module):
+    """D(x) = x . w: its input gradient is w everywhere, so R1 = |w|^2 for every real point."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return x @ self.w
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 3.0])
+def test_r1_adds_half_gamma_times_the_squared_input_gradient_at_the_reals(
+    gamma: float, tmp_path: Path
+) -> None:
+    from gankit.losses import d_nonsaturating
+    from gankit.recipes.base import StepContext
+
+    trainer = _trainer("gan", tmp_path, points=True, r1_gamma=gamma)
+    nets = nn.ModuleDict({"G": trainer.nets["G"], "D": _LinearCritic(torch.tensor([3.0, 4.0]))})
+
+    def context() -> StepContext:  # the same seeded latents each time
+        return StepContext(nets, None, 8, torch.device("cpu"), torch.Generator().manual_seed(1), 0)
+
+    real = torch.randn(8, 2)
+    logs = trainer.recipe.d_step({"points": real}, context())
+    with torch.no_grad():
+        fake = nets["G"](context().latents(8), None)
+    expected = d_nonsaturating(real @ nets["D"].w, fake @ nets["D"].w) + 0.5 * gamma * 25.0
+    assert logs["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert ("r1" in logs) == (gamma > 0)
+
+
 def test_bad_recipe_values_are_rejected_with_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="n_critic"):
         _trainer("wgan", tmp_path, n_critic=0)
     with pytest.raises(ConfigError, match="loss"):
         _trainer("gan", tmp_path, loss="boxing")
+    with pytest.raises(ConfigError, match="r1_gamma"):
+        _trainer("gan", tmp_path, r1_gamma=-1.0)
 
 
 def test_a_conditional_recipe_on_unlabelled_data_names_the_fix(tmp_path: Path) -> None:
