@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 Job = dict[str, Any]
+#: Models a method may name after its recipe (`cgan+dcgan`); gankit.registry.MODELS holds them.
+MODEL_NAMES = ("mlp", "dcgan", "resnet")
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,14 +44,22 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
 
 
-def parse_method(method: str) -> tuple[str, dict[str, Any]]:
-    """'gan+pack4' -> ('gan', {'pack': 4}): a recipe, plus PacGAN packing of its D when asked."""
-    recipe, _, extra = method.partition("+")
-    if not extra:
-        return recipe, {}
-    if not extra.startswith("pack") or not extra[4:].isdigit():
-        raise SystemExit(f"method {method!r}: expected RECIPE or RECIPE+packM (e.g. gan+pack4)")
-    return recipe, {"pack": int(extra[4:])}
+def parse_method(method: str) -> tuple[str, str | None, dict[str, Any]]:
+    """'RECIPE[+MODEL][+packM]' -> (recipe, model or None, arch): 'gan+pack4' -> ('gan', None,
+    {'pack': 4}) packs D (PacGAN); 'cgan+dcgan' -> ('cgan', 'dcgan', {}) swaps the recipe's model."""
+    recipe, *extras = method.split("+")
+    model, arch = None, {}
+    for extra in extras:
+        if extra.startswith("pack") and extra[4:].isdigit():
+            arch["pack"] = int(extra[4:])
+        elif extra in MODEL_NAMES and model is None:
+            model = extra
+        else:
+            raise SystemExit(
+                f"method {method!r}: expected RECIPE[+MODEL][+packM], MODEL one of "
+                f"{', '.join(MODEL_NAMES)} (e.g. gan+pack4, cgan+dcgan)"
+            )
+    return recipe, model, arch
 
 
 def parse_recipe_args(pairs: Sequence[str]) -> dict[str, Any]:

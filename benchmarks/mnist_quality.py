@@ -27,13 +27,15 @@ from experiments import (
     ensure_classifier,
     evaluate_run,
     markdown_table,
+    parse_method,
     provenance,
     run_jobs,
     train_run,
     write_json,
 )
 
-RECIPES = ("gan", "cgan", "dcgan", "wgan", "wgan-gp", "lsgan")
+#: Methods: a recipe, or RECIPE+MODEL for another model (`cgan+dcgan`: the convolutional cGAN).
+RECIPES = ("gan", "cgan", "cgan+dcgan", "dcgan", "wgan", "wgan-gp", "lsgan")
 PAPER_PARZEN = "225 +- 2 (GAN paper, table 1)"
 
 
@@ -45,18 +47,21 @@ def metrics_for(recipe: str) -> str:
 
 def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on MNIST for the budget, then score 10,000 (or --num) samples."""
+    recipe, model, arch = parse_method(job["recipe"])
     run_dir = train_run(
-        job["recipe"],
+        recipe,
         "mnist",
         Path(job["out"]),
         seed=job["seed"],
         kimg=job["kimg"],
         minutes=job["minutes"],
         data_root=job["data_root"],
+        model=model,
+        arch=arch,
     )
     scores = evaluate_run(
         run_dir,
-        metrics_for(job["recipe"]),
+        metrics_for(recipe),
         job["num"],
         data="mnist",
         data_root=job["data_root"],
@@ -93,7 +98,11 @@ def build_table(results: list[dict[str, Any]]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--recipes", default=",".join(RECIPES), help="comma list of recipes")
+    p.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        help="comma list of recipes; RECIPE+MODEL trains another model (e.g. cgan+dcgan)",
+    )
     p.add_argument("--minutes", type=float, default=10.0, help="training time per recipe")
     p.add_argument("--num", type=int, default=None, help="samples per metric (default: 10,000)")
     p.add_argument("--seed", type=int, default=0)

@@ -51,7 +51,7 @@ PUBLISHED = {
 
 def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on one mixture and score 2,500 samples of its G."""
-    recipe, arch = parse_method(job["recipe"])
+    recipe, model, arch = parse_method(job["recipe"])
     # PacGAN's minibatch is 100 packed samples: m x 100 points per step for packing degree m.
     batch = POINT_BATCH * arch["pack"] if "pack" in arch else None
     run_dir = train_run(
@@ -60,6 +60,7 @@ def run_one(job: Job) -> dict[str, Any]:
         Path(job["out"]),
         seed=job["seed"],
         kimg=job["kimg"],
+        model=model,
         arch=arch,
         recipe_args=job["recipe_args"],
         batch=batch,

@@ -45,7 +45,7 @@ PUBLISHED = {
 
 def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on Stacked MNIST for a time budget; count modes on 26,000 samples."""
-    recipe, arch = parse_method(job["recipe"])
+    recipe, model, arch = parse_method(job["recipe"])
     run_dir = train_run(
         recipe,
         "stacked-mnist",
@@ -54,6 +54,7 @@ def run_one(job: Job) -> dict[str, Any]:
         kimg=job["kimg"],
         minutes=job["minutes"],
         data_root=job["data_root"],
+        model=model,
         arch=arch,
     )
     scores = evaluate_run(
@@ -93,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--recipes",
         default=",".join(RECIPES),
-        help="comma list of recipes; RECIPE+packM packs M images into D (PacDCGAN)",
+        help="comma list of recipes; RECIPE+packM packs M images into D (PacDCGAN), RECIPE+MODEL swaps the model",
     )
     p.add_argument("--seeds", type=int, default=1, help="seeds per recipe (default 1)")
     p.add_argument("--minutes", type=float, default=20.0, help="training time per run (default 20)")

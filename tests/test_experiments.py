@@ -66,7 +66,7 @@ def test_mnist_experiments_quick_produce_their_tables(
     script: str, tmp_path: Path, shared_data: Path
 ) -> None:
     module = _load(script)
-    recipes = "dcgan+pack2" if script == "stacked_mnist" else "gan,cgan"
+    recipes = "dcgan+pack2" if script == "stacked_mnist" else "gan,cgan+dcgan"
     table = module.main(
         [
             "--quick",
@@ -90,4 +90,25 @@ def test_mnist_experiments_quick_produce_their_tables(
         by_recipe = {r[0]: r for r in rows}
         assert float(by_recipe["gan"][2]) > 0  # clf-FID of a barely trained G is positive
         assert re.fullmatch(r"-?\d+ \+- \d+", by_recipe["gan"][4])  # Parzen LL +- std err
-        assert 0 <= float(by_recipe["cgan"][5]) <= 100  # class accuracy in percent
+        assert 0 <= float(by_recipe["cgan+dcgan"][5]) <= 100  # class accuracy in percent
+        config = (tmp_path / "mnist_quality" / "cgan+dcgan" / "config.yaml").read_text()
+        assert "name: dcgan" in config  # the method's model, not the recipe's MLP
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("gan", ("gan", None, {})),
+        ("gan+pack4", ("gan", None, {"pack": 4})),
+        ("cgan+dcgan", ("cgan", "dcgan", {})),
+        ("wgan-gp+resnet+pack2", ("wgan-gp", "resnet", {"pack": 2})),
+    ],
+)
+def test_methods_name_a_recipe_a_model_and_a_packing(method: str, expected: tuple) -> None:
+    assert _load("experiments").parse_method(method) == expected
+
+
+@pytest.mark.parametrize("method", ["gan+pack", "gan+unet", "gan+dcgan+mlp"])
+def test_unknown_method_suffixes_say_what_is_expected(method: str) -> None:
+    with pytest.raises(SystemExit, match=r"RECIPE\[\+MODEL\]\[\+packM\]"):
+        _load("experiments").parse_method(method)
