@@ -110,6 +110,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--seeds", type=int, default=5, help="seeds per recipe and dataset (default 5)")
     p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run from this one (default 0): extends an earlier run's seeds",
+    )
+    p.add_argument(
         "--kimg", type=float, default=None, help="budget per run (default: the recipe's for ring8)"
     )
     p.add_argument(
@@ -117,7 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a recipe argument for every method, e.g. lr_rampdown=0.5 (repeatable)",
+        help="a recipe argument for every method, e.g. lr_rampdown=0 for PacGAN's constant rate (repeatable)",
     )
     add_common_arguments(p)
     return p.parse_args(argv)
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> str:
         }
         for data in DATASETS
         for recipe in recipes
-        for seed in range(seeds)
+        for seed in range(args.first_seed, args.first_seed + seeds)
     ]
     results = run_jobs(run_one, jobs, args.jobs)
     write_json(args.json, results)

@@ -208,6 +208,13 @@ def test_lr_rampdown_falls_linearly_to_zero_over_the_end_of_the_run(
         assert trainer.optimizers[key].param_groups[0]["lr"] == pytest.approx(2e-4 * factor)
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_lr_ramps_down_over_the_second_half_on_2d_points_only(preset: str) -> None:
+    cls = RECIPES.get(preset)
+    assert cls.preset_for(points=False).lr_rampdown == 0.0  # the papers' constant rates
+    assert cls.preset_for(points=True).lr_rampdown == 0.5
+
+
 def test_lr_rampdown_is_checked() -> None:
     with pytest.raises(ConfigError, match="lr_rampdown"):
         GANRecipe._check(replace(PAPER_PRESETS["gan"], lr_rampdown=1.5))
