@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 Job = dict[str, Any]
-#: Models a method may name after its recipe (`cgan+dcgan`); gankit.registry.MODELS holds them.
-MODEL_NAMES = ("mlp", "dcgan", "resnet")
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,17 +45,19 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 def parse_method(method: str) -> tuple[str, str | None, dict[str, Any]]:
     """'RECIPE[+MODEL][+packM]' -> (recipe, model or None, arch): 'gan+pack4' -> ('gan', None,
     {'pack': 4}) packs D (PacGAN); 'cgan+dcgan' -> ('cgan', 'dcgan', {}) swaps the recipe's model."""
+    from gankit.registry import MODELS
+
     recipe, *extras = method.split("+")
     model, arch = None, {}
     for extra in extras:
         if extra.startswith("pack") and extra[4:].isdigit():
             arch["pack"] = int(extra[4:])
-        elif extra in MODEL_NAMES and model is None:
+        elif extra in MODELS and model is None:
             model = extra
         else:
             raise SystemExit(
                 f"method {method!r}: expected RECIPE[+MODEL][+packM], MODEL one of "
-                f"{', '.join(MODEL_NAMES)} (e.g. gan+pack4, cgan+dcgan)"
+                f"{', '.join(MODELS.names())} (e.g. gan+pack4, cgan+dcgan)"
             )
     return recipe, model, arch
 

@@ -35,8 +35,8 @@ the papers; set `--ema-kimg` to turn averaging on. `lr_rampdown=f` lets an Adam/
 rate fall linearly to 0 over the last fraction f of the run. It is off in every image preset and
 0.5 on the 2-D mixtures, gankit's one deviation from PacGAN's code: PacGAN trained 400 epochs
 (40,000 kimg) where a CPU budget allows a few, and the ramp lets G settle on the modes (ring8,
-gan, 200 kimg: 77% high-quality samples against 24% without; 2,000 kimg: ring8 8/8 modes with
-about 95%, grid25 20/25 with 62%, where the constant rate had 4.5% on grid25 at 600 kimg).
+gan, 200 kimg: 77% high-quality samples against 24% without; 2,000 kimg, 3 seeds: ring8 8/8
+modes with 94.6%, grid25 19/25 with 60%, where the constant rate had 4.5% on grid25 at 600 kimg).
 `--set recipe.args.lr_rampdown=0` gives PacGAN's constant rate.
 `r1_gamma=g` (off in every preset) adds the R1 penalty of Mescheder et al. 2018 (arXiv:1801.04406),
 g/2 |grad_x D(x)|^2 at the reals, to every D step.
