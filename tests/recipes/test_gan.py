@@ -288,3 +288,16 @@ def test_every_preset_is_a_registered_gan_recipe() -> None:
     for name in PRESETS:
         cls = RECIPES.get(name)
         assert issubclass(cls, GANRecipe) and cls.preset_name == name
+
+
+def test_a_batch_the_packing_cannot_split_is_refused_before_the_run_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from gankit.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "gan", "--data", "ring8", "--out", str(out), "--batch", "10"]
+    assert main([*args, "--set", "model.arch.pack=4"]) == 2
+    assert "pack=4) needs a batch divisible by 4; got 10" in capsys.readouterr().err
+    assert not out.exists()  # nothing written: the check runs before the run directory
+    assert main([*args, "--set", "model.arch.pack=2", "--dry-run"]) == 0

@@ -142,6 +142,12 @@ def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> R
     """The recipe, with the batch size from train.batch_size or the recipe's default."""
     cls = RECIPES.get(config.recipe.name)
     batch = config.train.batch_size or cls.batch_size_for(points)
+    pack = getattr(nets["D"], "pack", 1) if "D" in nets else 1
+    if batch % pack:  # found here, before any output is written, not at the first D step
+        raise ConfigError(
+            f"a packed discriminator (model.arch.pack={pack}) needs a batch divisible by {pack}; "
+            f"got {batch}: set --batch to a multiple of {pack}"
+        )
     return cls(nets, batch, **config.recipe.args)
 
 
