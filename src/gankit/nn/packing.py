@@ -26,14 +26,19 @@ def check_pack(pack: int, c_dim: int) -> int:
     return pack
 
 
+def check_pack_batch(batch: int, pack: int) -> None:
+    """A packed D splits every batch into groups of `pack`; refuse a batch it cannot split."""
+    if batch % pack:
+        raise ConfigError(
+            f"a packed discriminator (model.arch.pack={pack}) needs a batch divisible by {pack}; "
+            f"got {batch}: set --batch (train.batch_size) to a multiple of {pack}"
+        )
+
+
 def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
     """`[N, C, ...]` -> `[N / pack, pack * C, ...]`: consecutive samples side by side on axis 1."""
     if pack == 1:
         return x
     n = x.shape[0]
-    if n % pack:
-        raise ValueError(
-            f"a packed discriminator (pack={pack}) needs a batch divisible by {pack}; got {n}: "
-            f"set train.batch_size to a multiple of {pack}"
-        )
+    check_pack_batch(n, pack)
     return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])

@@ -23,6 +23,7 @@ from gankit.data import open_dataset
 from gankit.data.base import ImageDataset
 from gankit.errors import CheckpointError, ConfigError
 from gankit.metrics.runner import parse_metrics
+from gankit.nn.packing import check_pack_batch
 from gankit.recipes.base import Recipe
 from gankit.registry import MODELS, RECIPES
 from gankit.train import checkpoint as ckpt
@@ -142,12 +143,8 @@ def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> R
     """The recipe, with the batch size from train.batch_size or the recipe's default."""
     cls = RECIPES.get(config.recipe.name)
     batch = config.train.batch_size or cls.batch_size_for(points)
-    pack = getattr(nets["D"], "pack", 1) if "D" in nets else 1
-    if batch % pack:  # found here, before any output is written, not at the first D step
-        raise ConfigError(
-            f"a packed discriminator (model.arch.pack={pack}) needs a batch divisible by {pack}; "
-            f"got {batch}: set --batch to a multiple of {pack}"
-        )
+    if "D" in nets:  # refused here, before any output is written, not at the first D step
+        check_pack_batch(batch, getattr(nets["D"], "pack", 1))
     return cls(nets, batch, **config.recipe.args)
 
 
