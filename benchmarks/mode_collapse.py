@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,11 @@ def run_one(job: Job) -> dict[str, Any]:
     }
 
 
-def build_table(results: list[dict[str, Any]], recipes: list[str]) -> str:
+def build_table(
+    results: list[dict[str, Any]], recipes: list[str], datasets: Sequence[str] = DATASETS
+) -> str:
     rows = []
-    for data in DATASETS:
+    for data in datasets:
         for recipe in recipes:
             mine = [
                 r
@@ -125,8 +128,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="a recipe argument for every method, e.g. lr_rampdown=0 for PacGAN's constant rate (repeatable)",
     )
+    p.add_argument(
+        "--datasets",
+        default=",".join(DATASETS),
+        help="comma list of mixtures to run (default: ring8,grid25)",
+    )
     add_common_arguments(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = sorted(set(args.datasets) - set(DATASETS))
+    if unknown or not args.datasets:
+        p.error(f"--datasets: unknown {unknown or 'empty list'}; choose from {', '.join(DATASETS)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -147,13 +160,13 @@ def main(argv: list[str] | None = None) -> str:
             "recipe_args": parse_recipe_args(args.recipe_arg),
             "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
         }
-        for data in DATASETS
+        for data in args.datasets
         for recipe in recipes
         for seed in range(args.first_seed, args.first_seed + seeds)
     ]
     results = run_jobs(run_one, jobs, args.jobs)
     write_json(args.json, results)
-    report = build_table(results, recipes)
+    report = build_table(results, recipes, args.datasets)
     extra = ", ".join(args.recipe_arg) or "none (the presets' values)"
     print("\n" + provenance(sys.argv, args.jobs) + f"\n- recipe args: {extra}\n\n" + report)
     return report

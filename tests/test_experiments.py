@@ -61,6 +61,19 @@ def test_mode_collapse_quick_produces_a_row_per_recipe_and_dataset(tmp_path: Pat
     assert "lr_rampdown: 0.5" in config and "pack: 4" in config
 
 
+def test_mode_collapse_datasets_picks_the_mixtures_and_refuses_unknown_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _load("mode_collapse")
+    common = ["--quick", "--jobs", "1", "--recipes", "gan", "--workdir", str(tmp_path)]
+    rows = _rows(module.main([*common, "--datasets", "ring8"]))
+    assert {r[0] for r in rows} == {"ring8"}
+    assert not (tmp_path / "mode_collapse" / "grid25-gan-seed0").exists()
+    with pytest.raises(SystemExit):
+        module.main([*common, "--datasets", "ring8,spiral"])
+    assert "unknown ['spiral']" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("script", ["stacked_mnist", "mnist_quality"])
 def test_mnist_experiments_quick_produce_their_tables(
     script: str, tmp_path: Path, shared_data: Path
