@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.metrics.linalg import matmul_nt
+
 ArrayLike = Tensor | np.ndarray
 
 
@@ -31,12 +33,8 @@ def feature_statistics(features: ArrayLike) -> tuple[Tensor, Tensor]:
     if f.ndim != 2 or f.shape[0] < 2:
         raise ValueError(f"expected features [N >= 2, D], got shape {tuple(f.shape)}")
     mu = f.mean(dim=0)
-    centred = f - mu
-    if centred.device.type == "cpu":
-        # NumPy's BLAS runs this float64 product about twice as fast as torch's on CPU.
-        c = centred.numpy()
-        return mu, torch.from_numpy(c.T @ c) / (f.shape[0] - 1)
-    return mu, centred.T @ centred / (f.shape[0] - 1)
+    centred = (f - mu).T
+    return mu, matmul_nt(centred, centred) / (f.shape[0] - 1)
 
 
 def _psd_sqrt(sigma: Tensor) -> Tensor:
