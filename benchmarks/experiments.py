@@ -9,14 +9,16 @@ two threads (see docs/design.md on threads).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import math
 import multiprocessing
 import os
 import platform
+import signal
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,11 +189,30 @@ def run_jobs(
     if parallel <= 1:
         return [_report(_run_job(item), i, len(items)) for i, item in enumerate(items)]
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(parallel, maxtasksperchild=1) as pool:
+    with _sigterm_raises_systemexit(), ctx.Pool(parallel, maxtasksperchild=1) as pool:
         results = []
         for i, result in enumerate(pool.imap(_run_job, items)):
             results.append(_report(result, i, len(items)))
     return results
+
+
+@contextlib.contextmanager
+def _sigterm_raises_systemexit() -> Iterator[None]:
+    """A SIGTERM (`kill`, a CI timeout) unwinds like Ctrl-C, so leaving the `Pool` block
+    terminates the workers instead of leaving them training as orphans."""
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, exit_now)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report(result: dict[str, Any], index: int, total: int) -> dict[str, Any]:

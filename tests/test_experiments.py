@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -125,3 +129,44 @@ def test_methods_name_a_recipe_a_model_and_a_packing(method: str, expected: tupl
 def test_unknown_method_suffixes_say_what_is_expected(method: str) -> None:
     with pytest.raises(SystemExit, match=r"RECIPE\[\+MODEL\]\[\+packM\]"):
         _load("experiments").parse_method(method)
+
+
+_NAPPER = """
+import os, sys, time
+sys.path.insert(0, {bench!r})
+from experiments import run_jobs
+
+def nap(job):
+    with open(os.path.join({out!r}, str(os.getpid())), "w"):
+        pass
+    time.sleep(120)
+    return {{}}
+
+if __name__ == "__main__":
+    run_jobs(nap, [{{"n": 0}}, {{"n": 1}}], 2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_killed_experiment_takes_its_worker_processes_with_it(tmp_path: Path) -> None:
+    script = tmp_path / "napper.py"
+    script.write_text(_NAPPER.format(bench=str(BENCHMARKS), out=str(tmp_path)))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("[0-9]*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = [int(p.name) for p in tmp_path.glob("[0-9]*")]
+    assert len(workers) == 2, "the two jobs never started"
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
