@@ -301,3 +301,17 @@ def test_a_batch_the_packing_cannot_split_is_refused_before_the_run_starts(
     assert "pack=4) needs a batch divisible by 4; got 10" in capsys.readouterr().err
     assert not out.exists()  # nothing written: the check runs before the run directory
     assert main([*args, "--set", "model.arch.pack=2", "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "extra", "kimg"),
+    [("ring8", [], 4000.0), ("grid25", [], 2000.0), ("ring8", ["--kimg", "7"], 7.0)],
+)
+def test_a_2d_run_without_kimg_gets_its_mixture_budget(
+    data: str, extra: list[str], kimg: float, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from gankit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "gan", "--data", data, "--out", str(out), "--dry-run", *extra]) == 0
+    assert f"kimg: {kimg}" in capsys.readouterr().out
