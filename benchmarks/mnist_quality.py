@@ -83,7 +83,7 @@ def build_table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
             r["recipe"] + (f" ({r['diverged']})" if "diverged" in r else ""),
-            f"{r.get('trained_kimg', float('nan')):g}",
+            f"{r.get('trained_kimg', float('nan')):.1f}",
             _fmt(r, "clf-fid", ".2f"),
             _fmt(r, "clf-kid", ".4f"),
             _fmt(r, "parzen", ".0f") + (f" +- {r['parzen/std_err']:.0f}" if "parzen" in r else ""),
