@@ -25,6 +25,11 @@ from typing import Any
 Job = dict[str, Any]
 
 
+def comma_list(text: str) -> list[str]:
+    """'a, b,,c' -> ['a', 'b', 'c']: a --recipes/--datasets value, blanks dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """--quick, --jobs, --workdir, --data-root, --json."""
     p.add_argument(

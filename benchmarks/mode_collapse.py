@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from experiments import (
     Job,
     add_common_arguments,
+    comma_list,
     evaluate_run,
     markdown_table,
     mean_std,
@@ -135,16 +136,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_common_arguments(p)
     args = p.parse_args(argv)
-    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    args.datasets = comma_list(args.datasets)
     unknown = sorted(set(args.datasets) - set(DATASETS))
     if unknown or not args.datasets:
-        p.error(f"--datasets: unknown {unknown or 'empty list'}; choose from {', '.join(DATASETS)}")
+        what = f"unknown {unknown}" if unknown else "no mixture given"
+        p.error(f"--datasets: {what}; choose from {', '.join(DATASETS)}")
     return args
 
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
-    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    recipes = comma_list(args.recipes)
     seeds = 1 if args.quick else args.seeds
     kimg = 0.3 if args.quick else args.kimg
     if kimg is None:

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from experiments import (
     Job,
     add_common_arguments,
+    comma_list,
     ensure_classifier,
     evaluate_run,
     markdown_table,
@@ -106,7 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     ensure_classifier(args.data_root, quick=args.quick)
-    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    recipes = comma_list(args.recipes)
     jobs = [
         {
             "recipe": recipe,
