@@ -120,7 +120,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seeds run from this one (default 0): extends an earlier run's seeds",
     )
     p.add_argument(
-        "--kimg", type=float, default=None, help="budget per run (default: the recipe's for ring8)"
+        "--kimg",
+        type=float,
+        default=None,
+        help="budget per run (default: each mixture's training budget, `gankit train` without --kimg)",
     )
     p.add_argument(
         "--recipe-arg",
@@ -149,16 +152,14 @@ def main(argv: list[str] | None = None) -> str:
     recipes = comma_list(args.recipes)
     seeds = 1 if args.quick else args.seeds
     kimg = 0.3 if args.quick else args.kimg
-    if kimg is None:
-        from gankit.recipes.gan import BUDGETS_KIMG
+    from gankit.recipes.gan import BUDGETS_KIMG
 
-        kimg = BUDGETS_KIMG["ring8"]
     jobs = [
         {
             "recipe": recipe,
             "data": data,
             "seed": seed,
-            "kimg": kimg,
+            "kimg": BUDGETS_KIMG[data] if kimg is None else kimg,
             "recipe_args": parse_recipe_args(args.recipe_arg),
             "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
         }

@@ -78,6 +78,34 @@ def test_mode_collapse_datasets_picks_the_mixtures_and_refuses_unknown_ones(
     assert "unknown ['spiral']" in capsys.readouterr().err
 
 
+class _JobsSeen(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"), [([], {"ring8": 11.0, "grid25": 22.0}), (["--kimg", "5"], None)]
+)
+def test_mode_collapse_gives_each_mixture_its_own_budget_unless_kimg_is_given(
+    extra: list[str], expected: dict[str, float] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gankit.recipes import gan
+
+    module = _load("mode_collapse")
+    monkeypatch.setitem(gan.BUDGETS_KIMG, "ring8", 11.0)
+    monkeypatch.setitem(gan.BUDGETS_KIMG, "grid25", 22.0)
+    seen: list[dict] = []
+
+    def record(_fn: object, jobs: list[dict], _n: int) -> None:
+        seen.extend(jobs)
+        raise _JobsSeen
+
+    monkeypatch.setattr(module, "run_jobs", record)
+    with pytest.raises(_JobsSeen):
+        module.main(["--recipes", "gan", "--seeds", "1", *extra])
+    budgets = {job["data"]: job["kimg"] for job in seen}
+    assert budgets == (expected or {"ring8": 5.0, "grid25": 5.0})
+
+
 @pytest.mark.parametrize("script", ["stacked_mnist", "mnist_quality"])
 def test_mnist_experiments_quick_produce_their_tables(
     script: str, tmp_path: Path, shared_data: Path
