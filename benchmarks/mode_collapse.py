@@ -148,12 +148,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str:
+    from gankit.recipes.gan import BUDGETS_KIMG  # lazy, as every gankit import here: fast --help
+
     args = parse_args(argv)
     recipes = comma_list(args.recipes)
     seeds = 1 if args.quick else args.seeds
-    kimg = 0.3 if args.quick else args.kimg
-    from gankit.recipes.gan import BUDGETS_KIMG
-
+    kimg = 0.3 if args.quick else args.kimg  # None: each mixture's own budget
     jobs = [
         {
             "recipe": recipe,
