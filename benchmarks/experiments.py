@@ -30,6 +30,28 @@ def comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (--jobs, --seeds, --num)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (--kimg, --minutes)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """--quick, --jobs, --workdir, --data-root, --json."""
     p.add_argument(
@@ -38,7 +60,10 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="tiny budgets: checks that the pipeline runs and the table is produced (tests use it)",
     )
     p.add_argument(
-        "--jobs", type=int, default=2, help="runs side by side, one thread each (default 2)"
+        "--jobs",
+        type=positive_int,
+        default=2,
+        help="runs side by side, one thread each (default 2)",
     )
     p.add_argument(
         "--workdir", type=Path, default=Path("runs/experiments"), help="where runs are written"
@@ -198,6 +223,10 @@ def run_jobs(
         results = []
         for i, result in enumerate(pool.imap(_run_job, items)):
             results.append(_report(result, i, len(items)))
+        # Let the workers exit on their own: leaving the block terminates them, and a worker
+        # killed while it exits can leak a semaphore (the resource tracker's warning at the end).
+        pool.close()
+        pool.join()
     return results
 
 

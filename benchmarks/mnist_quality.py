@@ -29,6 +29,8 @@ from experiments import (
     evaluate_run,
     markdown_table,
     parse_method,
+    positive_float,
+    positive_int,
     provenance,
     run_jobs,
     train_run,
@@ -104,8 +106,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(RECIPES),
         help="comma list of recipes; RECIPE+MODEL trains another model (e.g. cgan+dcgan)",
     )
-    p.add_argument("--minutes", type=float, default=10.0, help="training time per recipe")
-    p.add_argument("--num", type=int, default=None, help="samples per metric (default: 10,000)")
+    p.add_argument("--minutes", type=positive_float, default=10.0, help="training time per recipe")
+    p.add_argument(
+        "--num", type=positive_int, default=None, help="samples per metric (default: 10,000)"
+    )
     p.add_argument("--seed", type=int, default=0)
     add_common_arguments(p)
     return p.parse_args(argv)

@@ -31,6 +31,8 @@ from experiments import (
     mean_std,
     parse_method,
     parse_recipe_args,
+    positive_float,
+    positive_int,
     provenance,
     run_jobs,
     train_run,
@@ -112,7 +114,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(RECIPES),
         help="comma list of recipes; RECIPE+packM packs M samples into D (PacGAN)",
     )
-    p.add_argument("--seeds", type=int, default=5, help="seeds per recipe and dataset (default 5)")
+    p.add_argument(
+        "--seeds", type=positive_int, default=5, help="seeds per recipe and dataset (default 5)"
+    )
     p.add_argument(
         "--first-seed",
         type=int,
@@ -121,7 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--kimg",
-        type=float,
+        type=positive_float,
         default=None,
         help="budget per run (default: each mixture's training budget, `gankit train` without --kimg)",
     )
@@ -148,7 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str:
-    from gankit.recipes.gan import BUDGETS_KIMG  # lazy, as every gankit import here: fast --help
+    from gankit.registry import RECIPES  # lazy, as every gankit import here: fast --help
 
     args = parse_args(argv)
     recipes = comma_list(args.recipes)
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> str:
             "recipe": recipe,
             "data": data,
             "seed": seed,
-            "kimg": BUDGETS_KIMG[data] if kimg is None else kimg,
+            "kimg": kimg or RECIPES.get(parse_method(recipe)[0]).default_budget_kimg(data),
             "recipe_args": parse_recipe_args(args.recipe_arg),
             "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
         }

@@ -28,6 +28,8 @@ from experiments import (
     markdown_table,
     mean_std,
     parse_method,
+    positive_float,
+    positive_int,
     provenance,
     run_jobs,
     train_run,
@@ -97,9 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(RECIPES),
         help="comma list of recipes; RECIPE+packM packs M images into D (PacDCGAN), RECIPE+MODEL swaps the model",
     )
-    p.add_argument("--seeds", type=int, default=1, help="seeds per recipe (default 1)")
-    p.add_argument("--minutes", type=float, default=20.0, help="training time per run (default 20)")
-    p.add_argument("--num", type=int, default=26000, help="samples to classify (default 26,000)")
+    p.add_argument("--seeds", type=positive_int, default=1, help="seeds per recipe (default 1)")
+    p.add_argument(
+        "--minutes", type=positive_float, default=20.0, help="training time per run (default 20)"
+    )
+    p.add_argument(
+        "--num", type=positive_int, default=26000, help="samples to classify (default 26,000)"
+    )
     add_common_arguments(p)
     return p.parse_args(argv)
 

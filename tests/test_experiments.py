@@ -107,6 +107,25 @@ def test_mode_collapse_gives_each_mixture_its_own_budget_unless_kimg_is_given(
     assert budgets == expected
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--kimg", "-5", "expected a number above 0, got '-5'"),
+        ("--kimg", "nan", "expected a number above 0, got 'nan'"),
+        ("--seeds", "0", "expected a whole number >= 1, got '0'"),
+        ("--jobs", "two", "expected a whole number >= 1, got 'two'"),
+    ],
+)
+def test_mode_collapse_refuses_bad_budgets_and_counts_before_any_run(
+    option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _load("mode_collapse")
+    with pytest.raises(SystemExit) as exit_info:
+        module.parse_args([option, value])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: {message}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("script", ["stacked_mnist", "mnist_quality"])
 def test_mnist_experiments_quick_produce_their_tables(
     script: str, tmp_path: Path, shared_data: Path
