@@ -6,7 +6,7 @@ For each recipe, dataset (ring8, grid25) and seed: train the MLP G and D of the 
 the fraction of such high-quality samples, and the reverse KL of the covered-mode histogram to
 uniform. The table gives mean +- standard deviation over seeds next to the published rows.
 `gan+pack4` is the gan recipe with PacGAN's packed D (4 samples per D input) and, as in PacGAN's
-code, a minibatch of 100 packed samples (400 points).
+code, a minibatch of 100 packed samples (400 points); `--batch 100` keeps 100 points per step.
 
     python benchmarks/mode_collapse.py                  # full: 5 methods x 2 datasets x 5 seeds
     python benchmarks/mode_collapse.py --quick          # seconds: the pipeline and the table
@@ -57,7 +57,7 @@ def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on one mixture and score 2,500 samples of its G."""
     recipe, model, arch = parse_method(job["recipe"])
     # PacGAN's minibatch is 100 packed samples: m x 100 points per step for packing degree m.
-    batch = POINT_BATCH * arch["pack"] if "pack" in arch else None
+    batch = job["batch"] or POINT_BATCH * arch.get("pack", 1)
     run_dir = train_run(
         recipe,
         job["data"],
@@ -77,6 +77,11 @@ def run_one(job: Job) -> dict[str, Any]:
     }
 
 
+def batch_note(result: dict[str, Any]) -> str:
+    """', batch 100' where --batch replaced PacGAN's minibatch, else ''."""
+    return f", batch {result['batch']}" if result.get("batch") else ""
+
+
 def build_table(
     results: list[dict[str, Any]], recipes: list[str], datasets: Sequence[str] = DATASETS
 ) -> str:
@@ -93,7 +98,7 @@ def build_table(
             rows.append(
                 [
                     data,
-                    f"gankit {recipe} ({len(mine)} seeds, {mine[0]['kimg']:g} kimg)",
+                    f"gankit {recipe} ({len(mine)} seed{'s' * (len(mine) != 1)}, {mine[0]['kimg']:g} kimg{batch_note(mine[0])})",
                     mean_std([r["modes"] for r in mine]),
                     mean_std([r["high_quality"] for r in mine], scale=100),
                     mean_std([r["reverse_kl"] for r in mine], digits=3),
@@ -130,6 +135,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="budget per run (default: each mixture's training budget, `gankit train` without --kimg)",
     )
     p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="points per step for every method (default: PacGAN's 100 D inputs, so 100 x M\n"
+        "points for RECIPE+packM; --batch 100 packs 100 points into 100/M inputs instead, which\n"
+        "keeps the number of steps of the unpacked recipe at the same kimg)",
+    )
+    p.add_argument(
         "--recipe-arg",
         action="append",
         default=[],
@@ -164,6 +177,7 @@ def main(argv: list[str] | None = None) -> str:
             "data": data,
             "seed": seed,
             "kimg": kimg or RECIPES.get(parse_method(recipe)[0]).default_budget_kimg(data),
+            "batch": args.batch,
             "recipe_args": parse_recipe_args(args.recipe_arg),
             "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
         }

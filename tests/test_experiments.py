@@ -63,6 +63,17 @@ def test_mode_collapse_quick_produces_a_row_per_recipe_and_dataset(tmp_path: Pat
     assert (run / "samples" / "final.png").is_file() and (run / "plots" / "losses.png").is_file()
     config = (run / "config.yaml").read_text()
     assert "lr_rampdown: 0.5" in config and "pack: 4" in config
+    assert "batch_size: 400" in config  # PacGAN's minibatch: 100 packs of 4 points
+
+
+def test_mode_collapse_batch_packs_the_same_points_into_fewer_inputs(tmp_path: Path) -> None:
+    module = _load("mode_collapse")
+    args = ["--quick", "--jobs", "1", "--datasets", "ring8", "--workdir", str(tmp_path)]
+    table = module.main([*args, "--recipes", "gan+pack2", "--batch", "100"])
+    [row] = [r for r in _rows(table) if r[1].startswith("gankit")]
+    assert row[1] == "gankit gan+pack2 (1 seed, 0.3 kimg, batch 100)"
+    config = (tmp_path / "mode_collapse" / "ring8-gan+pack2-seed0" / "config.yaml").read_text()
+    assert "batch_size: 100" in config and "pack: 2" in config
 
 
 def test_mode_collapse_datasets_picks_the_mixtures_and_refuses_unknown_ones(
