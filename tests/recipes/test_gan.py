@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from torch import nn
 from gankit.data.base import ArrayDataset
 from gankit.data.toy import ring8
 from gankit.errors import ConfigError
+from gankit.recipes.base import fused_adam
 from gankit.recipes.gan import PRESETS as PAPER_PRESETS
 from gankit.recipes.gan import GANRecipe
 from gankit.registry import MODELS, RECIPES
@@ -176,6 +178,31 @@ def test_the_generator_steps_every_n_critic_iterations(n_critic: int, tmp_path: 
     assert adam_steps == {"D": 7, "G": math.ceil(7 / n_critic)}
     assert len(trainer._tick_logs["D_main/loss"]) == 7
     assert len(trainer._tick_logs["G_main/loss"]) == math.ceil(7 / n_critic)
+
+
+@pytest.mark.parametrize("preset", ["gan", "lsgan", "wgan-gp"])
+def test_adam_presets_step_with_the_fused_kernel_and_adams_numerics(
+    preset: str, tmp_path: Path
+) -> None:
+    trainer = _trainer(preset, tmp_path, points=True)
+    for opt in trainer.optimizers.values():
+        assert isinstance(opt, torch.optim.Adam) and opt.defaults["fused"]
+    # Three steps of the fused kernel land where the per-tensor reference Adam lands.
+    torch.manual_seed(1)
+    start = [torch.randn(33, 7), torch.randn(7)]
+    grads = [[torch.randn_like(w) for w in start] for _ in range(3)]
+    ends = []
+    for make in (fused_adam, partial(torch.optim.Adam, foreach=False)):
+        params = [nn.Parameter(w.clone()) for w in start]
+        opt = make(params, lr=1e-3, betas=(0.5, 0.9))
+        for step_grads in grads:
+            for w, g in zip(params, step_grads, strict=True):
+                w.grad = g.clone()
+            opt.step()
+        ends.append([w.detach() for w in params])
+    for fused, plain in zip(*ends, strict=True):
+        torch.testing.assert_close(fused, plain, rtol=0, atol=1e-6)
+        assert not torch.equal(fused, start[0] if fused.dim() == 2 else start[1])
 
 
 def test_weight_clipping_keeps_every_critic_parameter_in_range(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ from gankit.losses import (
     wgan_gp,
 )
 from gankit.losses.penalties import interpolate
-from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext, fused_adam
 from gankit.registry import RECIPES
 
 LossName = Literal["nonsaturating", "wasserstein", "hinge", "least-squares"]
@@ -257,7 +257,7 @@ class GANRecipe(Recipe):
     def _make_optimizer(self, params: Any) -> torch.optim.Optimizer:
         p = self.p
         if p.optimizer == "adam":
-            return torch.optim.Adam(params, lr=p.lr, betas=tuple(p.betas))
+            return fused_adam(params, lr=p.lr, betas=tuple(p.betas))
         if p.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=p.lr)
         return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum[0])

@@ -22,7 +22,7 @@ from torch import nn
 from gankit.errors import ConfigError
 from gankit.losses import d_wasserstein, drift, g_wasserstein, wgan_gp
 from gankit.losses.penalties import interpolate
-from gankit.recipes.base import Batch, Logs, Phase, Recipe, Stage, StepContext
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, Stage, StepContext, fused_adam
 from gankit.recipes.schedule import ProgressiveSchedule, downsample_to, fade_reals
 from gankit.registry import RECIPES
 
@@ -95,10 +95,10 @@ class ProGANRecipe(Recipe):
         self.reset_optimizer = reset_optimizer
         self.d_input_noise = d_input_noise
         self.d_confidence = 0.0  # EMA of sigmoid(D(real)) for the adaptive input noise
-        adam = dict(lr=lr, betas=tuple(betas), eps=eps)
+        adam_args = dict(lr=lr, betas=tuple(betas), eps=eps)
         self._optimizers = {
-            "G": torch.optim.Adam(G.parameters(), **adam),
-            "D": torch.optim.Adam(D.parameters(), **adam),
+            "G": fused_adam(G.parameters(), **adam_args),
+            "D": fused_adam(D.parameters(), **adam_args),
         }
 
     def phases(self) -> list[Phase]:

@@ -1,0 +1,132 @@
+"""Adam's kernels: per-tensor, foreach and fused, on the nets of gankit's recipes.
+
+gankit's recipes build Adam with `fused=True` (`gankit.recipes.base.fused_adam`). This measures
+why: the time of one Adam step over G's and D's parameters with each kernel, and one whole
+training iteration (D step + G step, batch 100) of the 2-D `lsgan` recipe with the fused kernel
+and with the per-tensor one. Measurements alternate between the variants, so a busy machine slows
+them alike.
+
+    python benchmarks/optimizer_step.py            # CPU, one thread
+    python benchmarks/optimizer_step.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from experiments import markdown_table, positive_int, provenance
+
+KERNELS = {
+    "per-tensor": {"foreach": False, "fused": False},
+    "foreach": {"foreach": True, "fused": False},
+    "fused": {"foreach": False, "fused": True},
+}
+#: (label, model name, img_resolution, img_channels): the nets each recipe family trains.
+NETS = [("2-D MLPs (gan, lsgan on points)", "mlp", 0, 0), ("dcgan 64x64 RGB", "dcgan", 64, 3)]
+
+
+def median_ms(fns: dict[str, Callable[[], None]], repeats: int, inner: int) -> dict[str, float]:
+    """Median ms per call of each fn, the fns interleaved `repeats` times, `inner` calls each."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():  # warm-up: lazy optimizer state, allocator, batch-norm buffers
+        for _ in range(inner):
+            fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - start) / inner * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def adam_steps(model: str, res: int, ch: int, device: torch.device) -> dict[str, Callable]:
+    from gankit.registry import MODELS
+
+    nets = MODELS.get(model)(res, ch).to(device)
+    params = list(nets["G"].parameters()) + list(nets["D"].parameters())
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3
+    steps = {}
+    for name, kernel in KERNELS.items():
+        opt = torch.optim.Adam(params, lr=1e-4, betas=(0.5, 0.999), **kernel)
+        steps[name] = opt.step
+    return steps
+
+
+def lsgan_iterations(device: torch.device) -> dict[str, Callable]:
+    """One training iteration of `gankit train lsgan --data grid25`, fused and per-tensor Adam."""
+    from gankit.data.toy import grid25
+    from gankit.registry import MODELS, RECIPES
+    from gankit.train.distributed import DistInfo
+    from gankit.train.logging import RunLogger
+    from gankit.train.loop import LoopOptions, Trainer
+
+    iterations = {}
+    for name in ("per-tensor", "fused"):
+        torch.manual_seed(0)
+        cls = RECIPES.get("lsgan")
+        model, arch = cls.model_defaults(True)
+        nets = MODELS.get(model)(0, 0, 0, **arch)
+        options = LoopOptions(
+            total_kimg=1e6,
+            ema_kimg=0.0,
+            tick_kimg=1e9,
+            snapshot_kimg=0.0,
+            sample_kimg=0.0,
+            device=device,
+            amp="none",
+            grid_size=4,
+            progress=False,
+        )
+        out = Path(tempfile.mkdtemp())
+        trainer = Trainer(
+            nets, cls(nets, 100), grid25(), out, options, DistInfo(), RunLogger(out, enabled=False)
+        )
+        for opt in trainer.optimizers.values():  # the recipe's Adam is fused: switch it back
+            for group in opt.param_groups:
+                group.update(KERNELS[name])
+        iterations[name] = trainer._iteration
+    return iterations
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=7, help="interleaved rounds (default 7)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    rows = []
+    for label, model, res, ch in NETS:
+        ms = median_ms(adam_steps(model, res, ch, device), args.repeats, inner=20)
+        rows.append([f"Adam step, {label}", *(f"{ms[k]:.2f}" for k in KERNELS)])
+    ms = median_ms(lsgan_iterations(device), args.repeats, inner=50)
+    rows.append(
+        [
+            "lsgan iteration on grid25 (D + G step)",
+            f"{ms['per-tensor']:.1f}",
+            "",
+            f"{ms['fused']:.1f}",
+        ]
+    )
+    table = markdown_table(["ms per call", *KERNELS], rows)
+    print(provenance(sys.argv, 1) + f"\n- device {device}, {args.threads} thread(s)\n\n" + table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
