@@ -8,6 +8,7 @@ them alike.
 
     python benchmarks/optimizer_step.py            # CPU, one thread
     python benchmarks/optimizer_step.py --device cuda
+    python benchmarks/optimizer_step.py --quick    # seconds: the table, not the timings (tests)
 """
 
 from __future__ import annotations
@@ -107,14 +108,17 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.add_argument("--repeats", type=positive_int, default=7, help="interleaved rounds (default 7)")
+    p.add_argument("--quick", action="store_true", help="one round of two calls: the table only")
     args = p.parse_args(argv)
+    inner = 2 if args.quick else None
+    repeats = 1 if args.quick else args.repeats
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rows = []
     for label, model, res, ch in NETS:
-        ms = median_ms(adam_steps(model, res, ch, device), args.repeats, inner=20)
+        ms = median_ms(adam_steps(model, res, ch, device), repeats, inner or 20)
         rows.append([f"Adam step, {label}", *(f"{ms[k]:.2f}" for k in KERNELS)])
-    ms = median_ms(lsgan_iterations(device), args.repeats, inner=50)
+    ms = median_ms(lsgan_iterations(device), repeats, inner or 50)
     rows.append(
         [
             "lsgan iteration on grid25 (D + G step)",

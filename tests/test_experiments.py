@@ -229,3 +229,16 @@ def test_a_killed_experiment_takes_its_worker_processes_with_it(tmp_path: Path) 
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_optimizer_step_quick_times_every_kernel() -> None:
+    table = _load("optimizer_step").main(["--quick"])
+    rows = _rows(table)
+    assert [r[0].split(",")[0] for r in rows] == [
+        "Adam step",
+        "Adam step",
+        "lsgan iteration on grid25 (D + G step)",
+    ]
+    for row in rows[:2]:
+        assert all(float(ms) > 0 for ms in row[1:])
+    assert float(rows[2][1]) > 0 and rows[2][2] == "" and float(rows[2][3]) > 0
