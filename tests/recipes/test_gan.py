@@ -332,7 +332,7 @@ def test_a_batch_the_packing_cannot_split_is_refused_before_the_run_starts(
 
 @pytest.mark.parametrize(
     ("data", "extra", "kimg"),
-    [("ring8", [], 4000.0), ("grid25", [], 4000.0), ("ring8", ["--kimg", "7"], 7.0)],
+    [("ring8", [], 4000.0), ("grid25", [], 8000.0), ("ring8", ["--kimg", "7"], 7.0)],
 )
 def test_a_2d_run_without_kimg_gets_its_mixture_budget(
     data: str, extra: list[str], kimg: float, tmp_path: Path, capsys: pytest.CaptureFixture
