@@ -36,7 +36,9 @@ KERNELS = {
 NETS = [("2-D MLPs (gan, lsgan on points)", "mlp", 0, 0), ("dcgan 64x64 RGB", "dcgan", 64, 3)]
 
 
-def median_ms(fns: dict[str, Callable[[], None]], repeats: int, inner: int) -> dict[str, float]:
+def median_ms(
+    fns: dict[str, Callable[[], None]], repeats: int, inner: int, device: torch.device
+) -> dict[str, float]:
     """Median ms per call of each fn, the fns interleaved `repeats` times, `inner` calls each."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():  # warm-up: lazy optimizer state, allocator, batch-norm buffers
@@ -47,8 +49,8 @@ def median_ms(fns: dict[str, Callable[[], None]], repeats: int, inner: int) -> d
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             times[name].append((time.perf_counter() - start) / inner * 1e3)
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -68,34 +70,32 @@ def adam_steps(model: str, res: int, ch: int, device: torch.device) -> dict[str,
 
 
 def lsgan_iterations(device: torch.device) -> dict[str, Callable]:
-    """One training iteration of `gankit train lsgan --data grid25`, fused and per-tensor Adam."""
-    from gankit.data.toy import grid25
-    from gankit.registry import MODELS, RECIPES
+    """One training iteration of `gankit train lsgan --data grid25`, fused and per-tensor Adam:
+    the nets, recipe and loop options come from the same builders as `gankit train`."""
+    from gankit.config import config_from_dict
+    from gankit.train import run
     from gankit.train.distributed import DistInfo
     from gankit.train.logging import RunLogger
-    from gankit.train.loop import LoopOptions, Trainer
+    from gankit.train.loop import Trainer
 
     iterations = {}
     for name in ("per-tensor", "fused"):
         torch.manual_seed(0)
-        cls = RECIPES.get("lsgan")
-        model, arch = cls.model_defaults(True)
-        nets = MODELS.get(model)(0, 0, 0, **arch)
-        options = LoopOptions(
-            total_kimg=1e6,
-            ema_kimg=0.0,
-            tick_kimg=1e9,
-            snapshot_kimg=0.0,
-            sample_kimg=0.0,
-            device=device,
-            amp="none",
-            grid_size=4,
-            progress=False,
-        )
         out = Path(tempfile.mkdtemp())
-        trainer = Trainer(
-            nets, cls(nets, 100), grid25(), out, options, DistInfo(), RunLogger(out, enabled=False)
+        train_cfg = {"out": str(out), "progress": False, "device": str(device)}
+        config = config_from_dict(
+            {"recipe": {"name": "lsgan"}, "data": {"name": "grid25"}, "train": train_cfg}
         )
+        dataset = run.build_dataset(config)
+        config = run.resolve_model(config, dataset)
+        spec = run.model_spec(config, dataset, 0)
+        nets = run.build_nets(spec)
+        recipe = run.build_recipe(config, nets, points=True)
+        nets.to(device)  # after the recipe (its optimizers), as in `gankit train`
+        config = run.resolve_defaults(config, recipe, dataset)
+        options = run._loop_options(config, device, spec)
+        logger = RunLogger(out, enabled=False)
+        trainer = Trainer(nets, recipe, dataset, out, options, DistInfo(), logger)
         for opt in trainer.optimizers.values():  # the recipe's Adam is fused: switch it back
             for group in opt.param_groups:
                 group.update(KERNELS[name])
@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> str:
     device = torch.device(args.device)
     rows = []
     for label, model, res, ch in NETS:
-        ms = median_ms(adam_steps(model, res, ch, device), repeats, inner or 20)
+        ms = median_ms(adam_steps(model, res, ch, device), repeats, inner or 20, device)
         rows.append([f"Adam step, {label}", *(f"{ms[k]:.2f}" for k in KERNELS)])
-    ms = median_ms(lsgan_iterations(device), repeats, inner or 50)
+    ms = median_ms(lsgan_iterations(device), repeats, inner or 50, device)
     rows.append(
         [
             "lsgan iteration on grid25 (D + G step)",

@@ -21,8 +21,8 @@ Logs = dict[str, torch.Tensor]
 
 def fused_adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
     """`torch.optim.Adam` with its fused kernel: Adam's update in one pass over all tensors
-    instead of about ten ops per tensor (on one CPU core, 0.7 instead of 2.6 ms per step of the
-    2-D MLPs' G and D; on CUDA, one launch instead of hundreds)."""
+    instead of about ten ops per tensor (on one CPU core, 0.64 instead of 2.05 ms per step of
+    the 2-D MLPs' G and D: benchmarks/RESULTS.md; on CUDA, one launch instead of hundreds)."""
     return torch.optim.Adam(params, fused=True, **kwargs)
 
 
