@@ -161,6 +161,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown or not args.datasets:
         what = f"unknown {unknown}" if unknown else "no mixture given"
         p.error(f"--datasets: {what}; choose from {', '.join(DATASETS)}")
+    for method in comma_list(args.recipes) if args.batch else []:
+        pack = parse_method(method)[2].get("pack", 1)
+        if args.batch % pack:
+            p.error(
+                f"--batch {args.batch}: {method} packs {pack} points per D input; use a multiple of {pack}"
+            )
     return args
 
 

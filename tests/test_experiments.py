@@ -118,6 +118,18 @@ def test_mode_collapse_gives_each_mixture_its_own_budget_unless_kimg_is_given(
     assert budgets == expected
 
 
+def test_mode_collapse_refuses_a_batch_the_packing_cannot_split(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = _load("mode_collapse")
+    with pytest.raises(SystemExit):
+        module.parse_args(["--recipes", "gan,gan+pack4", "--batch", "10"])
+    assert "--batch 10: gan+pack4 packs 4 points per D input; use a multiple of 4" in (
+        capsys.readouterr().err
+    )
+    assert module.parse_args(["--recipes", "gan,gan+pack4", "--batch", "100"]).batch == 100
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
