@@ -52,6 +52,18 @@ def positive_float(text: str) -> float:
     return value
 
 
+def device_name(text: str) -> str:
+    """An argparse type: a device `gankit train --device` accepts and this machine has."""
+    from gankit.errors import ConfigError
+    from gankit.train.run import resolve_device
+
+    try:
+        resolve_device(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("train.device", "--device")) from None
+    return text
+
+
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """--quick, --jobs, --workdir, --data-root, --json."""
     p.add_argument(
@@ -72,6 +84,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         "--data-root", default=None, help="folder with the MNIST files (default: GANKIT_DATA_ROOT)"
     )
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default="auto",
+        help="where runs train and are scored: auto (CUDA when visible), cpu, cuda, cuda:N; "
+        "several --jobs share one GPU (default auto)",
+    )
 
 
 def parse_method(method: str) -> tuple[str, str | None, dict[str, Any]]:
@@ -120,6 +139,7 @@ def train_run(
     arch: dict[str, Any] | None = None,
     recipe_args: dict[str, Any] | None = None,
     batch: int | None = None,
+    device: str = "auto",
 ) -> Path:
     """Train `recipe` on `data` into a fresh `out` (removed first); returns the run directory."""
     import shutil
@@ -128,7 +148,7 @@ def train_run(
     from gankit.train.run import train
 
     shutil.rmtree(out, ignore_errors=True)
-    train_cfg: dict[str, Any] = {"out": str(out), "seed": seed, "progress": False}
+    train_cfg: dict[str, Any] = {"out": str(out), "seed": seed, "progress": False, "device": device}
     if kimg is not None:
         train_cfg["kimg"] = kimg
     if minutes is not None:  # a time budget: ticks and grids at fixed intervals, one snapshot
@@ -175,7 +195,7 @@ def ensure_classifier(data_root: str | None, quick: bool = False) -> None:
 
 
 def evaluate_run(
-    run_dir: Path, metrics: str, num: int | None, **kwargs: Any
+    run_dir: Path, metrics: str, num: int | None, device: str = "auto", **kwargs: Any
 ) -> dict[str, dict[str, float]]:
     """`gankit evaluate` of a run, keyed by plain metric name then quantity ('' = headline).
 
@@ -184,7 +204,7 @@ def evaluate_run(
     from gankit.evaluate import run_evaluate
     from gankit.metrics.runner import parse_metrics
 
-    scores = run_evaluate(str(run_dir), metrics, num=num, device="cpu", progress=False, **kwargs)
+    scores = run_evaluate(str(run_dir), metrics, num=num, device=device, progress=False, **kwargs)
     names = [m.strip() for m in metrics.split(",")]
     out: dict[str, dict[str, float]] = {}
     for name, request in zip(names, parse_metrics(metrics, num), strict=True):
@@ -272,9 +292,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def provenance(argv: Sequence[str], jobs: int) -> str:
-    """Command, machine and date lines for RESULTS.md."""
+def provenance(argv: Sequence[str], jobs: int, device: str = "cpu") -> str:
+    """Command, machine and date lines for RESULTS.md (the GPU too when runs trained on one)."""
     import torch
+
+    from gankit.train.run import resolve_device
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -284,11 +306,15 @@ def provenance(argv: Sequence[str], jobs: int) -> str:
                 break
     except OSError:
         pass
+    gpu = ""
+    resolved = resolve_device(device)
+    if resolved.type == "cuda":
+        gpu = f", on {torch.cuda.get_device_name(resolved)}"
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     return (
         f"- command: `python {' '.join(argv)}`\n"
         f"- machine: {cpu}, {os.cpu_count()} cores, {jobs} run(s) side by side with 1 thread "
-        f"each, torch {torch.__version__}\n"
+        f"each{gpu}, torch {torch.__version__}\n"
         f"- date: {now}"
     )
 

@@ -56,6 +56,7 @@ def run_one(job: Job) -> dict[str, Any]:
         "mnist",
         Path(job["out"]),
         seed=job["seed"],
+        device=job["device"],
         kimg=job["kimg"],
         minutes=job["minutes"],
         data_root=job["data_root"],
@@ -69,6 +70,7 @@ def run_one(job: Job) -> dict[str, Any]:
         data="mnist",
         data_root=job["data_root"],
         seed=job["seed"],
+        device=job["device"],
         cache=False,
     )
     lines = (run_dir / "stats.jsonl").read_text().splitlines()
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> str:
             "minutes": None if args.quick else args.minutes,
             "num": 200 if args.quick else args.num,
             "data_root": args.data_root,
+            "device": args.device,
             "out": str(args.workdir / "mnist_quality" / recipe),
         }
         for recipe in recipes
@@ -135,7 +138,9 @@ def main(argv: list[str] | None = None) -> str:
     write_json(args.json, results)
     budget = "quick" if args.quick else f"{args.minutes:g} CPU minutes per recipe"
     report = build_table(results)
-    print("\n" + provenance(sys.argv, args.jobs) + f"\n- budget: {budget}\n\n" + report)
+    print(
+        "\n" + provenance(sys.argv, args.jobs, args.device) + f"\n- budget: {budget}\n\n" + report
+    )
     return report
 
 

@@ -63,13 +63,16 @@ def run_one(job: Job) -> dict[str, Any]:
         job["data"],
         Path(job["out"]),
         seed=job["seed"],
+        device=job["device"],
         kimg=job["kimg"],
         model=model,
         arch=arch,
         recipe_args=job["recipe_args"],
         batch=batch,
     )
-    scores = evaluate_run(run_dir, "modes", None, data=job["data"], seed=job["seed"])["modes"]
+    scores = evaluate_run(
+        run_dir, "modes", None, device=job["device"], data=job["data"], seed=job["seed"]
+    )["modes"]
     return {
         "modes": scores["covered"],
         "high_quality": scores["high_quality"],
@@ -184,6 +187,7 @@ def main(argv: list[str] | None = None) -> str:
             "seed": seed,
             "kimg": kimg or RECIPES.get(parse_method(recipe)[0]).default_budget_kimg(data),
             "batch": args.batch,
+            "device": args.device,
             "recipe_args": parse_recipe_args(args.recipe_arg),
             "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
         }
@@ -195,7 +199,12 @@ def main(argv: list[str] | None = None) -> str:
     write_json(args.json, results)
     report = build_table(results, recipes, args.datasets)
     extra = ", ".join(args.recipe_arg) or "none (the presets' values)"
-    print("\n" + provenance(sys.argv, args.jobs) + f"\n- recipe args: {extra}\n\n" + report)
+    print(
+        "\n"
+        + provenance(sys.argv, args.jobs, args.device)
+        + f"\n- recipe args: {extra}\n\n"
+        + report
+    )
     return report
 
 

@@ -6,6 +6,7 @@ samples are classified channel by channel with gankit's MNIST classifier: modes 
 1,000) and the KL divergence of the mode histogram to uniform, next to the published rows.
 
     python benchmarks/stacked_mnist.py --data-root ../shared/data --minutes 20
+    python benchmarks/stacked_mnist.py --data-root ../shared/data --kimg 3000 --device cuda --jobs 5 --seeds 5
     python benchmarks/stacked_mnist.py --data-root ../shared/data --quick
 """
 
@@ -54,6 +55,7 @@ def run_one(job: Job) -> dict[str, Any]:
         "stacked-mnist",
         Path(job["out"]),
         seed=job["seed"],
+        device=job["device"],
         kimg=job["kimg"],
         minutes=job["minutes"],
         data_root=job["data_root"],
@@ -67,6 +69,7 @@ def run_one(job: Job) -> dict[str, Any]:
         data="stacked-mnist",
         data_root=job["data_root"],
         seed=job["seed"],
+        device=job["device"],
     )["modes"]
     lines = (run_dir / "stats.jsonl").read_text().splitlines()
     trained = json.loads(lines[-1])["kimg"] if lines else 0.0
@@ -104,24 +107,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--minutes", type=positive_float, default=20.0, help="training time per run (default 20)"
     )
     p.add_argument(
+        "--kimg",
+        type=positive_float,
+        default=None,
+        help="train each run for this many thousand real images instead of --minutes "
+        "(the same budget on any machine)",
+    )
+    p.add_argument(
         "--num", type=positive_int, default=26000, help="samples to classify (default 26,000)"
     )
     add_common_arguments(p)
     return p.parse_args(argv)
 
 
+def budget_of(args: argparse.Namespace) -> tuple[float, float | None]:
+    """(kimg, minutes) of each run: --kimg when given, else --minutes (kimg unbounded)."""
+    if args.quick:
+        return 0.256, None
+    if args.kimg is not None:
+        return args.kimg, None
+    return 1e9, args.minutes  # the time budget ends the run
+
+
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     ensure_classifier(args.data_root, quick=args.quick)
     recipes = comma_list(args.recipes)
+    kimg, minutes = budget_of(args)
     jobs = [
         {
             "recipe": recipe,
             "seed": seed,
-            "kimg": 0.256 if args.quick else 1e9,  # the time budget ends the full runs
-            "minutes": None if args.quick else args.minutes,
+            "kimg": kimg,
+            "minutes": minutes,
             "num": 500 if args.quick else args.num,
             "data_root": args.data_root,
+            "device": args.device,
             "out": str(args.workdir / "stacked_mnist" / f"{recipe}-seed{seed}"),
         }
         for recipe in recipes
@@ -129,9 +150,17 @@ def main(argv: list[str] | None = None) -> str:
     ]
     results = run_jobs(run_one, jobs, args.jobs)
     write_json(args.json, results)
-    budget = "quick" if args.quick else f"{args.minutes:g} CPU minutes per run"
+    budget = (
+        "quick"
+        if args.quick
+        else f"{kimg:g} kimg per run"
+        if args.kimg
+        else f"{minutes:g} minutes per run"
+    )
     report = build_table(results)
-    print("\n" + provenance(sys.argv, args.jobs) + f"\n- budget: {budget}\n\n" + report)
+    print(
+        "\n" + provenance(sys.argv, args.jobs, args.device) + f"\n- budget: {budget}\n\n" + report
+    )
     return report
 
 

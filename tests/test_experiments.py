@@ -166,9 +166,13 @@ def test_mnist_experiments_quick_produce_their_tables(
             str(tmp_path),
             "--data-root",
             str(shared_data),
+            "--device",
+            "cpu",
         ]
     )
     rows = _rows(table)
+    run_name = "dcgan+pack2-seed0" if script == "stacked_mnist" else "gan"
+    assert "device: cpu" in (tmp_path / script / run_name / "config.yaml").read_text()
     if script == "stacked_mnist":
         modes = float(rows[0][1])
         assert rows[0][0].startswith("gankit dcgan+pack2") and 1 <= modes <= 1000
@@ -181,6 +185,25 @@ def test_mnist_experiments_quick_produce_their_tables(
         assert 0 <= float(by_recipe["cgan+dcgan"][5]) <= 100  # class accuracy in percent
         config = (tmp_path / "mnist_quality" / "cgan+dcgan" / "config.yaml").read_text()
         assert "name: dcgan" in config  # the method's model, not the recipe's MLP
+
+
+def test_stacked_mnist_budget_is_kimg_when_given_else_minutes() -> None:
+    module = _load("stacked_mnist")
+    assert module.budget_of(module.parse_args(["--kimg", "3000"])) == (3000.0, None)
+    assert module.budget_of(module.parse_args(["--minutes", "7"])) == (1e9, 7.0)
+    assert module.budget_of(module.parse_args(["--quick", "--kimg", "9"])) == (0.256, None)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x"])
+def test_experiments_refuse_an_unknown_device_when_parsing(
+    device: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        _load("stacked_mnist").parse_args(["--device", device])
+    assert (
+        f"--device: {device!r} is not a device; use auto, cpu, cuda or cuda:N"
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
