@@ -71,35 +71,22 @@ def adam_steps(model: str, res: int, ch: int, device: torch.device) -> dict[str,
 
 def lsgan_iterations(device: torch.device) -> dict[str, Callable]:
     """One training iteration of `gankit train lsgan --data grid25`, fused and per-tensor Adam:
-    the nets, recipe and loop options come from the same builders as `gankit train`."""
+    `build_trainer` builds the nets, recipe and loop options as `gankit train` does."""
     from gankit.config import config_from_dict
-    from gankit.train import run
-    from gankit.train.distributed import DistInfo
-    from gankit.train.logging import RunLogger
-    from gankit.train.loop import Trainer
+    from gankit.train.run import build_trainer
 
     iterations = {}
     for name in ("per-tensor", "fused"):
         torch.manual_seed(0)
-        out = Path(tempfile.mkdtemp())
-        train_cfg = {"out": str(out), "progress": False, "device": str(device)}
+        train_cfg = {"out": tempfile.mkdtemp(), "progress": False, "device": str(device)}
         config = config_from_dict(
             {"recipe": {"name": "lsgan"}, "data": {"name": "grid25"}, "train": train_cfg}
         )
-        dataset = run.build_dataset(config)
-        config = run.resolve_model(config, dataset)
-        spec = run.model_spec(config, dataset, 0)
-        nets = run.build_nets(spec)
-        recipe = run.build_recipe(config, nets, points=True)
-        nets.to(device)  # after the recipe (its optimizers), as in `gankit train`
-        config = run.resolve_defaults(config, recipe, dataset)
-        options = run._loop_options(config, device, spec)
-        logger = RunLogger(out, enabled=False)
-        trainer = Trainer(nets, recipe, dataset, out, options, DistInfo(), logger)
+        trainer = build_trainer(config)
         for opt in trainer.optimizers.values():  # the recipe's Adam is fused: switch it back
             for group in opt.param_groups:
                 group.update(KERNELS[name])
-        iterations[name] = trainer._iteration
+        iterations[name] = trainer.step
     return iterations
 
 

@@ -6,7 +6,7 @@ fade-in with alpha 0.5, 64x64 stable) and two widths (paper: 512 channels up to 
 64x64; reduced: 128 up to 32x32 and 64 at 64x64). Both networks are built for 4x4..128x128.
 
 gankit is measured through its real training loop: `gankit.train.loop.Trainer` with the `progan`
-recipe on a synthetic in-memory `ArrayDataset`, one `Trainer._iteration()` per timed step (data
+recipe on a synthetic in-memory `ArrayDataset`, one `Trainer.step()` per timed step (data
 loading, real preparation, both phases, G_ema), with the stage pinned. The reference is
 rosinality's progressive-gan-pytorch (https://github.com/rosinality/progressive-gan-pytorch), imported
 at run time from `--rosinality PATH` (or `$GANKIT_BENCH_ROSINALITY`); its `train.py` step is
@@ -110,7 +110,7 @@ def nimg_at_stage(schedule: Any, resolution: int, alpha: float) -> int:
 
 
 def gankit_step(cfg: BenchConfig, device: torch.device, workdir: Path) -> Callable[[], None]:
-    """One training iteration of gankit's own loop (Trainer._iteration) at a pinned stage."""
+    """One training iteration of gankit's own loop (Trainer.step) at a pinned stage."""
     import numpy as np
 
     from gankit.data.base import ArrayDataset
@@ -151,8 +151,8 @@ def gankit_step(cfg: BenchConfig, device: torch.device, workdir: Path) -> Callab
 
     def step() -> None:
         trainer.cur_nimg = start_nimg  # pin the stage: alpha stays exactly where it was asked
-        trainer._iteration()
-        trainer._tick_logs.clear()  # ticks would consume these; none fall inside the benchmark
+        trainer.step()
+        trainer.tick_logs.clear()  # ticks would consume these; none fall inside the benchmark
 
     return step
 

@@ -79,7 +79,7 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def _run(trainer: Trainer, iterations: int) -> None:
     for _ in range(iterations):
-        trainer._iteration()
+        trainer.step()
 
 
 @pytest.mark.parametrize("amp", ["none", "bf16"])
@@ -95,7 +95,7 @@ def test_a_few_steps_change_G_and_D_with_finite_losses(
         changed = [k for k in after if not torch.equal(before[name][k], after[k])]
         assert changed, f"{preset}: {name} did not change"
         assert all(torch.isfinite(v).all() for v in after.values())
-    for key, values in trainer._tick_logs.items():
+    for key, values in trainer.tick_logs.items():
         assert all(torch.isfinite(v).all() for v in values), key
 
 
@@ -123,7 +123,7 @@ def test_packed_discriminators_train(preset: str, points: bool, tmp_path: Path) 
     for name, net in trainer.nets.items():
         after = _snapshot(net)
         assert any(not torch.equal(before[name][k], after[k]) for k in after), name
-    assert all(torch.isfinite(v).all() for vs in trainer._tick_logs.values() for v in vs)
+    assert all(torch.isfinite(v).all() for vs in trainer.tick_logs.values() for v in vs)
 
 
 def test_presets_hold_their_papers_values() -> None:
@@ -176,8 +176,8 @@ def test_the_generator_steps_every_n_critic_iterations(n_critic: int, tmp_path: 
         key: int(next(iter(opt.state.values()))["step"]) for key, opt in trainer.optimizers.items()
     }
     assert adam_steps == {"D": 7, "G": math.ceil(7 / n_critic)}
-    assert len(trainer._tick_logs["D_main/loss"]) == 7
-    assert len(trainer._tick_logs["G_main/loss"]) == math.ceil(7 / n_critic)
+    assert len(trainer.tick_logs["D_main/loss"]) == 7
+    assert len(trainer.tick_logs["G_main/loss"]) == math.ceil(7 / n_critic)
 
 
 @pytest.mark.parametrize("preset", ["gan", "lsgan", "wgan-gp"])
@@ -219,7 +219,7 @@ def test_sgd_presets_follow_the_papers_lr_decay_and_momentum_ramp(tmp_path: Path
     group = trainer.optimizers["D"].param_groups[0]
     assert group["lr"] == pytest.approx(0.1 / 1.000004**2)  # set before the third D step
     trainer.cur_nimg = 6_250_000  # half-way through the 250-epoch momentum ramp
-    trainer._iteration()
+    trainer.step()
     assert trainer.optimizers["G"].param_groups[0]["momentum"] == pytest.approx(0.6)
     assert trainer.recipe.state_dict() == {"steps": {"G": 4, "D": 4}}
 
@@ -230,7 +230,7 @@ def test_lr_rampdown_falls_linearly_to_zero_over_the_end_of_the_run(
 ) -> None:
     trainer = _trainer("lsgan", tmp_path, lr_rampdown=0.5)  # 1 kimg run: ramp over the last 500
     trainer.cur_nimg = done
-    trainer._iteration()
+    trainer.step()
     for key in ("G", "D"):
         assert trainer.optimizers[key].param_groups[0]["lr"] == pytest.approx(2e-4 * factor)
 
@@ -308,7 +308,7 @@ def test_a_conditional_recipe_on_unlabelled_data_names_the_fix(tmp_path: Path) -
     trainer.dataset = ArrayDataset(trainer.dataset.images.numpy(), name="unlabelled")
     trainer.loader_iter = None
     with pytest.raises(ConfigError, match="no labels"):
-        trainer._iteration()
+        trainer.step()
 
 
 def test_every_preset_is_a_registered_gan_recipe() -> None:

@@ -193,3 +193,28 @@ def test_resume_in_process_equals_uninterrupted_run(tmp_path: Path) -> None:
         copy.deepcopy(second.optimizers["D"].state_dict())["state"].keys()
         == full.optimizers["D"].state_dict()["state"].keys()
     )
+
+
+def test_build_trainer_steps_exactly_as_gankit_train_runs(tmp_path: Path) -> None:
+    """`build_trainer` (the benchmarks' entry) builds what `train` runs: three steps of its
+    Trainer land on the weights of a three-iteration `gankit train` run, bit for bit."""
+    from gankit.config import config_from_dict
+    from gankit.train import checkpoint as ckpt
+    from gankit.train.run import build_trainer, train
+
+    def config(out: Path) -> dict:
+        train_cfg = {"out": str(out), "kimg": 0.3, "seed": 3, "progress": False, "device": "cpu"}
+        return {"recipe": {"name": "lsgan"}, "data": {"name": "ring8"}, "train": train_cfg}
+
+    run_dir = train(config_from_dict(config(tmp_path / "run")))
+    trainer = build_trainer(config_from_dict(config(tmp_path / "built")))
+    assert trainer.dataset.name == "ring8" and trainer.opt.total_kimg == 0.3
+    for _ in range(3):  # batch 100, the 2-D default: 0.3 kimg is three iterations
+        trainer.step()
+    _, state = ckpt.load_latest(run_dir)
+    assert state["cur_nimg"] == trainer.cur_nimg == 300
+    for name in ("G", "D"):
+        expected = state["nets"][name]
+        for key, value in trainer.nets[name].state_dict().items():
+            assert torch.equal(value, expected[key]), f"{name}.{key}"
+    assert not (tmp_path / "built").exists()  # building writes nothing

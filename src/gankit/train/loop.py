@@ -104,7 +104,9 @@ class Trainer:
         self.points = getattr(nets["G"], "output_kind", "images") == "points"
         self.grid_z, self.grid_c, self.grid_cols = self._grid_latents(nets["G"], options)
         self._stop_requested = False
-        self._tick_logs: dict[str, list[torch.Tensor]] = {}
+        # Per-phase losses since the last tick ("D_main/loss" -> one scalar per step); ticks log
+        # their means and clear it.
+        self.tick_logs: dict[str, list[torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -200,7 +202,7 @@ class Trainer:
         with _graceful_interrupt(self):
             while self.cur_nimg < total_nimg and not self._stop_requested:
                 prev_nimg = self.cur_nimg
-                self._iteration()
+                self.step()
                 if deadline is not None and time.perf_counter() >= deadline:
                     self._stop_requested = True
                     self.log.info(
@@ -214,13 +216,18 @@ class Trainer:
                     self._tick(bar, rate)
                     tick_start, tick_nimg = time.perf_counter(), self.cur_nimg
                 self._periodic(prev_nimg, total_nimg)
-        if self._tick_logs:  # stopped early (time limit, Ctrl-C): log the partial tick too
+        if self.tick_logs:  # stopped early (time limit, Ctrl-C): log the partial tick too
             now = time.perf_counter()
             self._tick(bar, (self.cur_nimg - tick_nimg) / max(now - tick_start, 1e-9))
         bar.close()
         self._finish()
 
-    def _iteration(self) -> None:
+    def step(self) -> None:
+        """One training iteration: every phase due at this iteration (D, then G), then G_ema.
+
+        What `run()` repeats between its ticks, grids and snapshots; benchmarks and tests call it
+        alone. Each phase appends its losses to `tick_logs`, which the next tick reads and clears.
+        """
         stage = self.recipe.schedule(self.cur_nimg)
         if self.stage is None or stage.key != self.stage.key or self.loader_iter is None:
             self._enter_stage(stage)
@@ -266,7 +273,7 @@ class Trainer:
         if phase.after_step is not None:
             phase.after_step()
         for key, value in logs.items():
-            self._tick_logs.setdefault(f"{phase.name}/{key}", []).append(value.detach().float())
+            self.tick_logs.setdefault(f"{phase.name}/{key}", []).append(value.detach().float())
 
     def _enter_stage(self, stage: Stage) -> None:
         if self.stage is not None and stage.key != self.stage.key:
@@ -342,9 +349,9 @@ class Trainer:
 
     def _tick(self, bar: tqdm, rate: float) -> None:
         record: dict[str, Any] = {"kimg": round(self.cur_nimg / 1000, 3)}
-        for key, values in self._tick_logs.items():
+        for key, values in self.tick_logs.items():
             record[key] = all_reduce_mean(torch.stack(values).mean(), self.dist).item()
-        self._tick_logs.clear()
+        self.tick_logs.clear()
         bad = {k: v for k, v in record.items() if not math.isfinite(v)}
         if bad:
             self._diverged(bad)

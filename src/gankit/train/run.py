@@ -225,7 +225,22 @@ def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Pat
         shutdown()
 
 
-def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
+@dataclasses.dataclass
+class Built:
+    """What `gankit train` builds from a config before its loop starts."""
+
+    config: Config  # with the data's model and the recipe's defaults filled in
+    dataset: ImageDataset
+    nets: nn.ModuleDict  # on `device`, in the config's memory format
+    recipe: Recipe
+    spec: dict[str, Any]  # the model spec checkpoints record
+    device: torch.device
+    default_budget: bool  # no kimg was given: the recipe's budget for this data is used
+
+
+def build(config: Config, dist: DistInfo | None = None) -> Built:
+    """Data, nets and recipe of `config`, the way `gankit train` builds them (nothing written)."""
+    dist = dist or DistInfo()
     device = resolve_device(config.train.device, dist.local_rank)
     torch.manual_seed(config.train.seed)
     dataset = _open_dataset_rank0_first(config, dist)
@@ -235,8 +250,33 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     spec = model_spec(config, dataset, c_dim)
     nets = build_nets(spec)
     recipe = build_recipe(config, nets, is_point_data(dataset))
-    budget_note = config.train.kimg is None and recipe.default_budget_kimg(config.data.name)
+    default_budget = config.train.kimg is None and bool(
+        recipe.default_budget_kimg(config.data.name)
+    )
     config = resolve_defaults(config, recipe, dataset)
+    nets.to(device)  # after the recipe built its optimizers, which hold the same parameters
+    if config.train.channels_last:
+        nets.to(memory_format=torch.channels_last)
+    return Built(config, dataset, nets, recipe, spec, device, default_budget)
+
+
+def build_trainer(config: Config, logger: RunLogger | None = None) -> Trainer:
+    """The `Trainer` that `gankit train` runs for `config`, for benchmarks and tests.
+
+    Same data, nets, recipe and loop options; logging is off unless `logger` is given, and
+    nothing is trained or written until the caller calls `step()` or `run()`.
+    """
+    validate(config)
+    built = build(config)
+    run_dir = Path(built.config.train.out)
+    options = loop_options(built.config, built.device, built.spec)
+    logger = logger or RunLogger(run_dir, enabled=False)
+    return Trainer(built.nets, built.recipe, built.dataset, run_dir, options, DistInfo(), logger)
+
+
+def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
+    built = build(config, dist)
+    config, device = built.config, built.device
     run_dir = Path(config.train.out)
     if dry_run:
         print(dump_config(config), end="")
@@ -245,18 +285,16 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     logger = RunLogger(run_dir, enabled=dist.is_main)
     if dist.is_main:
         save_config(config, run_dir / "config.yaml")
-    _log_setup(logger, config, dataset, nets, recipe, device, dist)
-    if budget_note:
+    _log_setup(logger, config, built.dataset, built.nets, built.recipe, device, dist)
+    if built.default_budget:
         logger.info(
             f"no --kimg given: using {config.recipe.name}'s default budget for {config.data.name}, "
             f"{config.train.kimg:g} kimg"
         )
-    nets.to(device)
-    if config.train.channels_last:
-        nets.to(memory_format=torch.channels_last)
-    evaluate = _metrics_callback(config, dataset, device)
+    evaluate = _metrics_callback(config, built.dataset, device)
+    options = loop_options(config, device, built.spec)
     trainer = Trainer(
-        nets, recipe, dataset, run_dir, _loop_options(config, device, spec), dist, logger, evaluate
+        built.nets, built.recipe, built.dataset, run_dir, options, dist, logger, evaluate
     )
     if resume:
         path, state = ckpt.load_latest(run_dir, map_location=device)
@@ -311,7 +349,8 @@ def _open_dataset_rank0_first(config: Config, dist: DistInfo) -> ImageDataset:
     return dataset
 
 
-def _loop_options(config: Config, device: torch.device, spec: dict[str, Any]) -> LoopOptions:
+def loop_options(config: Config, device: torch.device, spec: dict[str, Any]) -> LoopOptions:
+    """The loop's options for a resolved config (see `resolve_defaults`)."""
     t = config.train
     return LoopOptions(
         total_kimg=t.kimg,
