@@ -187,11 +187,19 @@ def test_mnist_experiments_quick_produce_their_tables(
         assert "name: dcgan" in config  # the method's model, not the recipe's MLP
 
 
-def test_stacked_mnist_budget_is_kimg_when_given_else_minutes() -> None:
+def test_stacked_mnist_budget_is_the_recipes_unless_kimg_or_minutes_are_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     module = _load("stacked_mnist")
-    assert module.budget_of(module.parse_args(["--kimg", "3000"])) == (3000.0, None)
-    assert module.budget_of(module.parse_args(["--minutes", "7"])) == (1e9, 7.0)
-    assert module.budget_of(module.parse_args(["--quick", "--kimg", "9"])) == (0.256, None)
+    budget = module.budget_of
+    assert budget(module.parse_args([]), "dcgan+pack2") == (3000.0, None)  # gankit train's default
+    assert budget(module.parse_args(["--kimg", "500"]), "dcgan") == (500.0, None)
+    assert budget(module.parse_args(["--minutes", "7"]), "dcgan") == (1e9, 7.0)
+    assert budget(module.parse_args(["--quick", "--kimg", "9"]), "dcgan") == (0.256, None)
+    assert module.budget_label(module.parse_args([]), [(3000.0, None)]) == "3000 kimg per run"
+    with pytest.raises(SystemExit):
+        module.parse_args(["--kimg", "500", "--minutes", "7"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x"])
