@@ -1,7 +1,7 @@
 """Stacked MNIST mode counting with DCGAN-style G and D (issue 4, experiment 2).
 
 Stacked MNIST puts three MNIST digits in the R, G and B channels: 1,000 modes. Each recipe trains
-the `dcgan` model (28x28, the paper's architecture rules) for the same time budget, then 26,000
+the `dcgan` model (28x28, the paper's architecture rules) for the same budget, then 26,000
 samples are classified channel by channel with gankit's MNIST classifier: modes covered (out of
 1,000) and the KL divergence of the mode histogram to uniform, next to the published rows.
 
