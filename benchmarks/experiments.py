@@ -113,6 +113,15 @@ def parse_method(method: str) -> tuple[str, str | None, dict[str, Any]]:
     return recipe, model, arch
 
 
+def recipe_budget_kimg(method: str, data: str) -> float:
+    """The kimg `gankit train` gives `method`'s recipe on the built-in `data` without --kimg."""
+    from gankit.registry import RECIPES
+
+    recipe = RECIPES.get(parse_method(method)[0])
+    budget = recipe.default_budget_kimg(data)
+    return budget if budget is not None else recipe.default_kimg
+
+
 def parse_recipe_args(pairs: Sequence[str]) -> dict[str, Any]:
     """['lr_rampdown=0.5', 'betas=[0.5, 0.9]'] -> {'lr_rampdown': 0.5, 'betas': [0.5, 0.9]} (YAML values)."""
     import yaml

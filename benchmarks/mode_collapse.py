@@ -34,6 +34,7 @@ from experiments import (
     positive_float,
     positive_int,
     provenance,
+    recipe_budget_kimg,
     run_jobs,
     train_run,
     write_json,
@@ -174,7 +175,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str:
-    from gankit.registry import RECIPES  # lazy, as every gankit import here: fast --help
 
     args = parse_args(argv)
     recipes = comma_list(args.recipes)
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> str:
             "recipe": recipe,
             "data": data,
             "seed": seed,
-            "kimg": kimg or RECIPES.get(parse_method(recipe)[0]).default_budget_kimg(data),
+            "kimg": kimg or recipe_budget_kimg(recipe, data),
             "batch": args.batch,
             "device": args.device,
             "recipe_args": parse_recipe_args(args.recipe_arg),

@@ -33,6 +33,7 @@ from experiments import (
     positive_float,
     positive_int,
     provenance,
+    recipe_budget_kimg,
     run_jobs,
     train_run,
     write_json,
@@ -125,14 +126,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def budget_of(args: argparse.Namespace, method: str) -> tuple[float, float | None]:
     """(kimg, minutes) of one run: --minutes (kimg unbounded), else --kimg, else the budget
     `gankit train` gives the method's recipe on stacked-mnist."""
-    from gankit.registry import RECIPES
-
     if args.quick:
         return 0.256, None
     if args.minutes is not None:
         return 1e9, args.minutes  # the time budget ends the run
-    recipe = RECIPES.get(parse_method(method)[0])
-    return args.kimg or recipe.default_budget_kimg("stacked-mnist") or recipe.default_kimg, None
+    return args.kimg or recipe_budget_kimg(method, "stacked-mnist"), None
 
 
 def budget_label(args: argparse.Namespace, budgets: list[tuple[float, float | None]]) -> str:
