@@ -130,9 +130,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<recipe>)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--ema-kimg", type=float, help="G_ema half-life in kimg (default: the recipe's)")
-    g.add_argument("--tick-kimg", type=float, help="log interval in kimg")
-    g.add_argument("--sample-kimg", type=float, help="sample-grid interval in kimg")
-    g.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
+    g.add_argument(
+        "--tick-kimg", type=float, help="log interval in kimg (default: 1/100 of the run, <= 100)"
+    )
+    g.add_argument(
+        "--sample-kimg",
+        type=float,
+        help="sample-grid interval in kimg (default: 1/25 of the run, <= 500)",
+    )
+    g.add_argument(
+        "--snapshot-kimg",
+        type=float,
+        help="checkpoint interval in kimg (default: 1/10 of the run, <= 1000)",
+    )
     g.add_argument(
         "--metrics",
         metavar="NAMES",

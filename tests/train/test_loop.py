@@ -218,3 +218,41 @@ def test_build_trainer_steps_exactly_as_gankit_train_runs(tmp_path: Path) -> Non
         for key, value in trainer.nets[name].state_dict().items():
             assert torch.equal(value, expected[key]), f"{name}.{key}"
     assert not (tmp_path / "built").exists()  # building writes nothing
+
+
+@pytest.mark.parametrize(
+    ("kimg", "tick", "sample", "snapshot"),
+    [
+        (3000.0, 20.0, 100.0, 200.0),  # 30 -> 20, 120 -> 100, 300 -> 200 (1-2-5 rounding down)
+        (0.16, 0.001, 0.005, 0.01),  # 0.0016 -> 0.001, 0.0064 -> 0.005, 0.016 -> 0.01
+        (1e9, 100.0, 500.0, 1000.0),  # a huge --kimg for a --max-minutes run: the caps
+    ],
+)
+def test_default_intervals_are_round_fractions_of_the_run_up_to_a_cap(
+    kimg: float, tick: float, sample: float, snapshot: float
+) -> None:
+    from gankit.train.run import default_interval
+
+    assert default_interval(kimg, "tick") == tick
+    assert default_interval(kimg, "sample") == sample
+    assert default_interval(kimg, "snapshot") == snapshot
+
+
+def test_build_without_placing_leaves_the_nets_in_their_default_format(tmp_path: Path) -> None:
+    """`--dry-run` builds with place_nets=False: the config is resolved the same way, but no
+    memory format (or device) change touches the nets."""
+    from gankit.config import config_from_dict
+    from gankit.train.run import build
+
+    train_cfg = {"out": str(tmp_path), "seed": 0, "device": "cpu", "channels_last": True}
+    config = {"recipe": {"name": "dcgan"}, "data": {"name": "digits"}, "train": train_cfg}
+    placed = build(config_from_dict(config))
+    unplaced = build(config_from_dict(config), place_nets=False)
+    assert placed.config == unplaced.config
+    # a conv weight with several input channels (the first layer's one channel has one layout)
+    conv, conv_unplaced = (
+        next(p for p in built.nets["D"].parameters() if p.ndim == 4 and p.shape[1] > 1)
+        for built in (placed, unplaced)
+    )
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert conv_unplaced.is_contiguous() and torch.equal(conv, conv_unplaced)

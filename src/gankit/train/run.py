@@ -154,19 +154,35 @@ def default_kimg(config: Config, recipe: Recipe) -> float:
     return budget if budget is not None else recipe.default_kimg
 
 
+#: Longest default intervals (kimg). The defaults are fractions of the run (1/100 for ticks, 1/25
+#: for sample grids, 1/10 for snapshots), capped so that a run given a huge --kimg and stopped by
+#: --max-minutes still logs, samples and saves as it goes. No built-in budget reaches the caps.
+MAX_DEFAULT_INTERVAL_KIMG = {"tick": 100.0, "sample": 500.0, "snapshot": 1000.0}
+
+
+def default_interval(kimg: float, kind: str) -> float:
+    """The default `kind` interval for a run of `kimg`: a round fraction of it, at most the cap."""
+    fraction = {"tick": 100, "sample": 25, "snapshot": 10}[kind]
+    return min(_nice(kimg / fraction), MAX_DEFAULT_INTERVAL_KIMG[kind])
+
+
 def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> Config:
     """Fill every `None` in the config with the value this run will use (saved to config.yaml)."""
     t = config.train
     kimg = t.kimg if t.kimg is not None else default_kimg(config, recipe)
-    snapshot = t.snapshot_kimg if t.snapshot_kimg is not None else _nice(kimg / 10)
+
+    def interval(value: float | None, kind: str) -> float:
+        return value if value is not None else default_interval(kimg, kind)
+
+    snapshot = interval(t.snapshot_kimg, "snapshot")
     train = dataclasses.replace(
         t,
         kimg=kimg,
         batch_size=recipe.batch_size,
         ema_kimg=t.ema_kimg if t.ema_kimg is not None else recipe.default_ema_kimg,
-        tick_kimg=t.tick_kimg if t.tick_kimg is not None else _nice(kimg / 100),
+        tick_kimg=interval(t.tick_kimg, "tick"),
         snapshot_kimg=snapshot,
-        sample_kimg=t.sample_kimg if t.sample_kimg is not None else _nice(kimg / 25),
+        sample_kimg=interval(t.sample_kimg, "sample"),
         metrics_kimg=t.metrics_kimg if t.metrics_kimg is not None else snapshot,
     )
     data = dataclasses.replace(
@@ -231,15 +247,19 @@ class Built:
 
     config: Config  # with the data's model and the recipe's defaults filled in
     dataset: ImageDataset
-    nets: nn.ModuleDict  # on `device`, in the config's memory format
+    nets: nn.ModuleDict  # on `device`, in the config's memory format (unless place_nets=False)
     recipe: Recipe
     spec: dict[str, Any]  # the model spec checkpoints record
     device: torch.device
     default_budget: bool  # no kimg was given: the recipe's budget for this data is used
 
 
-def build(config: Config, dist: DistInfo | None = None) -> Built:
-    """Data, nets and recipe of `config`, the way `gankit train` builds them (nothing written)."""
+def build(config: Config, dist: DistInfo | None = None, *, place_nets: bool = True) -> Built:
+    """Data, nets and recipe of `config`, the way `gankit train` builds them (nothing written).
+
+    `place_nets=False` leaves the nets on the CPU in the default memory format (`--dry-run`
+    only prints the config, so it allocates nothing on a GPU).
+    """
     dist = dist or DistInfo()
     device = resolve_device(config.train.device, dist.local_rank)
     torch.manual_seed(config.train.seed)
@@ -254,6 +274,8 @@ def build(config: Config, dist: DistInfo | None = None) -> Built:
         recipe.default_budget_kimg(config.data.name)
     )
     config = resolve_defaults(config, recipe, dataset)
+    if not place_nets:
+        return Built(config, dataset, nets, recipe, spec, device, default_budget)
     nets.to(device)  # after the recipe built its optimizers, which hold the same parameters
     if config.train.channels_last:
         nets.to(memory_format=torch.channels_last)
@@ -275,7 +297,7 @@ def build_trainer(config: Config, logger: RunLogger | None = None) -> Trainer:
 
 
 def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
-    built = build(config, dist)
+    built = build(config, dist, place_nets=not dry_run)
     config, device = built.config, built.device
     run_dir = Path(config.train.out)
     if dry_run:
