@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import json
 import math
 import multiprocessing
 import os
@@ -78,7 +79,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="runs side by side, one thread each (default 2)",
     )
     p.add_argument(
-        "--workdir", type=Path, default=Path("runs/experiments"), help="where runs are written"
+        "--workdir",
+        type=Path,
+        default=Path("runs/experiments"),
+        help="where runs are written (default runs/experiments); running the same command "
+        "again continues its unfinished runs from their last checkpoints",
     )
     p.add_argument(
         "--data-root", default=None, help="folder with the MNIST files (default: GANKIT_DATA_ROOT)"
@@ -135,6 +140,10 @@ def parse_recipe_args(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+class RunInterrupted(Exception):
+    """A run stopped before its kimg budget (Ctrl-C, a signal): the experiment stops too."""
+
+
 def train_run(
     recipe: str,
     data: str,
@@ -150,13 +159,33 @@ def train_run(
     batch: int | None = None,
     device: str = "auto",
 ) -> Path:
-    """Train `recipe` on `data` into a fresh `out` (removed first); returns the run directory."""
+    """Train `recipe` on `data` into `out`; returns the run directory.
+
+    With a kimg budget, a run that `out` already holds for the same job (`job.json`: recipe,
+    data, seed, model, packing, recipe args, batch) continues from its last checkpoint, so an
+    experiment that is re-run after an interruption loses at most one snapshot interval, and a
+    finished run is not trained again. A time budget (`minutes`) or another job starts over.
+    Raises `RunInterrupted` if the run stops before its budget.
+    """
     import shutil
 
     from gankit.config import config_from_dict
     from gankit.train.run import train
 
-    shutil.rmtree(out, ignore_errors=True)
+    job = {
+        "recipe": recipe,
+        "data": data,
+        "seed": seed,
+        "model": model,
+        "arch": arch or {},
+        "recipe_args": recipe_args or {},
+        "batch": batch,
+    }
+    resume = minutes is None and _holds_job(out, job)
+    if not resume:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        (out / "job.json").write_text(json.dumps(job, sort_keys=True) + "\n")
     train_cfg: dict[str, Any] = {"out": str(out), "seed": seed, "progress": False, "device": device}
     if kimg is not None:
         train_cfg["kimg"] = kimg
@@ -172,7 +201,37 @@ def train_run(
             "train": train_cfg,
         }
     )
-    return train(config)
+    run_dir = train(config, resume=resume)
+    if minutes is None:
+        check_finished(run_dir)
+    return run_dir
+
+
+def _holds_job(out: Path, job: dict[str, Any]) -> bool:
+    """Whether `out` has checkpoints of a run started for `job` (compared as saved to JSON)."""
+    from gankit.train import checkpoint as ckpt
+
+    path = out / "job.json"
+    if not path.is_file() or not ckpt.list_checkpoints(out / "checkpoints"):
+        return False
+    try:
+        return json.loads(path.read_text()) == json.loads(json.dumps(job, sort_keys=True))
+    except json.JSONDecodeError:
+        return False
+
+
+def check_finished(run_dir: Path) -> None:
+    """Raise `RunInterrupted` unless the newest checkpoint reached the run's `train.kimg`."""
+    from gankit.config import load_yaml
+    from gankit.train import checkpoint as ckpt
+
+    target = round(float(load_yaml(run_dir / "config.yaml")["train"]["kimg"]) * 1000)
+    _, state = ckpt.load_latest(run_dir)
+    if int(state["cur_nimg"]) < target:
+        raise RunInterrupted(
+            f"{run_dir} stopped at {state['cur_nimg'] / 1000:g} of {target / 1000:g} kimg; "
+            "run the same command again to continue it from its last checkpoint"
+        )
 
 
 def ensure_classifier(data_root: str | None, quick: bool = False) -> None:
@@ -242,7 +301,19 @@ def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any
 def run_jobs(
     fn: Callable[[Job], dict[str, Any]], jobs: Sequence[Job], parallel: int
 ) -> list[dict[str, Any]]:
-    """`fn(job)` for every job, `parallel` worker processes at a time, results in job order."""
+    """`fn(job)` for every job, `parallel` worker processes at a time, results in job order.
+
+    A run that stops before its budget (`RunInterrupted`) ends the experiment with its message.
+    """
+    try:
+        return _run_all(fn, jobs, parallel)
+    except RunInterrupted as error:
+        raise SystemExit(f"experiment stopped: {error}") from None
+
+
+def _run_all(
+    fn: Callable[[Job], dict[str, Any]], jobs: Sequence[Job], parallel: int
+) -> list[dict[str, Any]]:
     os.environ["OMP_NUM_THREADS"] = "1"
     items = [(fn, job) for job in jobs]
     if parallel <= 1:

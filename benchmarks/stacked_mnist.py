@@ -9,6 +9,9 @@ samples are classified channel by channel with gankit's MNIST classifier: modes 
     python benchmarks/stacked_mnist.py --data-root ../shared/data --minutes 20
     python benchmarks/stacked_mnist.py --data-root ../shared/data --recipes dcgan+pack2 --seeds 5 --jobs 5 --device cuda
     python benchmarks/stacked_mnist.py --data-root ../shared/data --quick
+
+A 3,000-kimg run takes hours on a CPU. Stopped (Ctrl-C, a lost machine), the same command
+continues every run from its last checkpoint (every 200 kimg) in --workdir.
 """
 
 from __future__ import annotations

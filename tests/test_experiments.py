@@ -202,6 +202,53 @@ def test_stacked_mnist_budget_is_the_recipes_unless_kimg_or_minutes_are_given(
     assert "not allowed with argument" in capsys.readouterr().err
 
 
+def _nimg_and_resumes(run: Path) -> tuple[int, int]:
+    from gankit.train import checkpoint as ckpt
+
+    _, state = ckpt.load_latest(run)
+    return int(state["cur_nimg"]), (run / "log.txt").read_text().count("resumed from")
+
+
+def test_experiment_runs_continue_after_an_interruption_and_are_not_retrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-running an experiment continues its stopped runs exactly where they stopped."""
+    import torch
+
+    from gankit.train import checkpoint as ckpt
+    from gankit.train.loop import Trainer
+
+    experiments = _load("experiments")
+    job = {"kimg": 0.4, "device": "cpu", "recipe_args": {"lr_rampdown": 0.0}}  # 4 steps of 100
+    out = tmp_path / "run"
+    step = Trainer.step
+
+    def step_then_stop(self: Trainer) -> None:  # what a first Ctrl-C does after an iteration
+        step(self)
+        self._stop_requested = True
+
+    def train_job(j: dict) -> dict:
+        return {"run": str(experiments.train_run("gan", "ring8", out, **j))}
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "step", step_then_stop)
+        with pytest.raises(SystemExit, match=r"stopped at 0.1 of 0.4 kimg; run the same command"):
+            experiments.run_jobs(train_job, [job], 1)
+    assert _nimg_and_resumes(out) == (100, 0)
+
+    experiments.train_run("gan", "ring8", out, **job)  # continues: 3 more steps
+    assert _nimg_and_resumes(out) == (400, 1)
+    experiments.train_run("gan", "ring8", out, **job)  # finished: nothing more to train
+    assert _nimg_and_resumes(out) == (400, 2)
+    straight = experiments.train_run("gan", "ring8", tmp_path / "straight", **job)
+    resumed_G, straight_G = (ckpt.load_latest(r)[1]["nets"]["G"] for r in (out, straight))
+    assert all(torch.equal(resumed_G[k], straight_G[k]) for k in straight_G)
+
+    experiments.train_run("gan", "ring8", out, **{**job, "seed": 1})  # another job: starts over
+    assert _nimg_and_resumes(out) == (400, 0)
+    assert '"seed": 1' in (out / "job.json").read_text()
+
+
 @pytest.mark.parametrize("device", ["gpu", "cuda:x"])
 def test_experiments_refuse_an_unknown_device_when_parsing(
     device: str, capsys: pytest.CaptureFixture[str]
