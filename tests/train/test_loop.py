@@ -68,6 +68,21 @@ def test_a_few_steps_change_G_D_and_G_ema_with_finite_losses(tmp_path: Path, amp
     assert trainer.cur_nimg == 48 and trainer.cur_iter == 6
 
 
+def test_every_tick_is_a_line_in_log_txt_and_on_the_console_without_a_bar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trainer = _trainer(tmp_path, total_kimg=0.048)  # ticks every 0.016 kimg: three of them
+    trainer.run()
+    lines = [line for line in (tmp_path / "log.txt").read_text().splitlines() if " tick " in line]
+    assert [line.split(" tick ")[1].split(":")[0] for line in lines] == [
+        "0.016 kimg",
+        "0.032 kimg",
+        "0.048 kimg",
+    ]
+    assert all("img/s" in line and "D_main " in line and "G_main " in line for line in lines)
+    assert capsys.readouterr().out.count("tick 0.0") == 3  # progress=False: printed as lines
+
+
 def test_the_schedule_grows_the_networks_through_every_stage(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, total_kimg=0.16)
     trainer.run()

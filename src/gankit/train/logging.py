@@ -22,11 +22,12 @@ class RunLogger:
             if tensorboard:
                 self.tb = _open_tensorboard(run_dir / "tensorboard")
 
-    def info(self, message: str) -> None:
-        """Print a line (without breaking a progress bar) and append it to log.txt."""
+    def info(self, message: str, echo: bool = True) -> None:
+        """Append a line to log.txt and, with `echo`, print it (without breaking a progress bar)."""
         if not self.enabled:
             return
-        tqdm.write(message)
+        if echo:
+            tqdm.write(message)
         with open(self.run_dir / "log.txt", "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 

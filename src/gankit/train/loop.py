@@ -368,9 +368,10 @@ class Trainer:
         losses = " ".join(
             f"{k.split('/')[0]} {v:.3g}" for k, v in record.items() if k.endswith("/loss")
         )
-        bar.set_postfix_str(
-            f"{stage.resolution}px a={stage.alpha:.2f} {rate:.1f} img/s {losses}", refresh=False
-        )
+        status = f"{stage.resolution}px a={stage.alpha:.2f} {rate:.1f} img/s {losses}"
+        bar.set_postfix_str(status, refresh=False)
+        # Every tick goes to log.txt; the console shows it on the bar, or as a line without one.
+        self.log.info(f"tick {record['kimg']:g} kimg: {status}", echo=bar.disable)
 
     def _diverged(self, bad: dict[str, float]) -> None:
         last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
