@@ -80,6 +80,12 @@ def test_every_tick_is_a_line_in_log_txt_and_on_the_console_without_a_bar(
         "0.048 kimg",
     ]
     assert all("img/s" in line and "D_main " in line and "G_main " in line for line in lines)
+    # the resolution of each tick's stage, and the fade-in's alpha only while it fades
+    assert [line.split(": ")[1].split(" img/s")[0].rsplit(" ", 1)[0] for line in lines] == [
+        "4px",
+        "4px",
+        "8px a=0.25",
+    ]
     assert capsys.readouterr().out.count("tick 0.0") == 3  # progress=False: printed as lines
 
 

@@ -368,7 +368,9 @@ class Trainer:
         losses = " ".join(
             f"{k.split('/')[0]} {v:.3g}" for k, v in record.items() if k.endswith("/loss")
         )
-        status = f"{stage.resolution}px a={stage.alpha:.2f} {rate:.1f} img/s {losses}"
+        where = f"{stage.resolution}px " if stage.resolution else ""  # 0: 2-D points
+        fading = f"a={stage.alpha:.2f} " if stage.alpha < 1 else ""
+        status = f"{where}{fading}{rate:.1f} img/s {losses}"
         bar.set_postfix_str(status, refresh=False)
         # Every tick goes to log.txt; the console shows it on the bar, or as a line without one.
         self.log.info(f"tick {record['kimg']:g} kimg: {status}", echo=bar.disable)
