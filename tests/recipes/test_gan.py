@@ -156,6 +156,9 @@ def test_presets_hold_their_papers_values() -> None:
         10.0,
         {"d_norm": "layer"},
     )
+    # 2-D points: WGAN-GP's own toy setting (gan_toy.py: lambda 0.1, betas (0.5, 0.9))
+    gp_points = RECIPES.get("wgan-gp").preset_for(points=True)
+    assert (gp_points.gp_weight, gp_points.betas, gp_points.lr) == (0.1, (0.5, 0.9), 1e-4)
     sn = RECIPES.get("sngan").preset
     assert (sn.loss, sn.lr, sn.betas, sn.n_critic, sn.model) == (
         "hinge",
