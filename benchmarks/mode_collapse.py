@@ -175,7 +175,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str:
-
     args = parse_args(argv)
     recipes = comma_list(args.recipes)
     seeds = 1 if args.quick else args.seeds

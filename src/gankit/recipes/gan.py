@@ -29,23 +29,22 @@ CIFAR-10 experiments (alpha = 2e-4, beta1 = 0, beta2 = 0.9, n_dis = 5, batch 64)
 4 (Adam, beta1 = 0.5, learning rate 2e-4), with the 0-1 coding a = 0, b = c = 1 (CycleGAN's).
 
 On 2-D point data (`ring8`, `grid25`) every preset trains the MLP of the VEEGAN/PacGAN protocol
-with minibatch 100 (PacGAN's code), `gan` uses that code's Adam (lr 1e-4, beta1 0.8) instead of
-the paper's MNIST SGD schedule, and `wgan-gp` uses its paper's toy-data values (the released
-`gan_toy.py`: lambda 0.1, Adam betas (0.5, 0.9)) instead of the image values (lambda 10). No preset averages G (G_ema is a copy of G, `ema_kimg` 0), as in
-the papers; set `--ema-kimg` to turn averaging on. `lr_rampdown=f` lets an Adam/RMSprop learning
-rate fall linearly to 0 over the last fraction f of the run. It is off in every image preset and
-0.5 on the 2-D mixtures, gankit's one deviation from PacGAN's code: PacGAN trained 400 epochs
-(40,000 kimg) where a CPU budget allows a few, and the ramp lets G settle on the modes (ring8,
-gan, 200 kimg: 77% high-quality samples against 24% without; 2,000 kimg, 3 seeds: ring8 8/8
-modes with 94.6%, grid25 19/25 with 60%, where the constant rate had 4.5% on grid25 at 600 kimg;
-4,000 kimg, the ring8 default: 8/8 modes with 96-97% on every seed measured).
-`--set recipe.args.lr_rampdown=0` gives PacGAN's constant rate. On grid25 the loss matters most:
-at 4,000 kimg over 5 seeds, lsgan covers 22.6/25 modes with 87% high-quality samples, where gan
-drops whole rows of the grid (18-20 modes); with PacGAN's packed D (`model.arch.pack=2`, minibatch
-100) and 8,000 kimg, the grid25 default, lsgan covers 24.6/25 with 92% (5 seeds).
-`r1_gamma=g` (off in every preset) adds the R1 penalty of Mescheder et al. 2018 (arXiv:1801.04406),
-g/2 |grad_x D(x)|^2 at the reals, to every D step.
-"""
+with minibatch 100 (PacGAN's code), `gan` uses that code's Adam (lr 1e-4, beta1 0.8) instead of the
+paper's MNIST SGD schedule, and `wgan-gp` uses its paper's toy-data values (the released
+`gan_toy.py`: lambda 0.1, Adam betas (0.5, 0.9)) instead of the image values (lambda 10). No preset
+averages G (G_ema is a copy of G, `ema_kimg` 0), as in the papers; set `--ema-kimg` to turn
+averaging on. `lr_rampdown=f` lets an Adam/RMSprop learning rate fall linearly to 0 over the last
+fraction f of the run. It is off in every image preset and 0.5 on the 2-D mixtures, gankit's one
+deviation from PacGAN's code: PacGAN trained 400 epochs (40,000 kimg) where a CPU budget allows a
+few, and the ramp lets G settle on the modes (ring8, gan, 200 kimg: 77% high-quality samples
+against 24% without; 2,000 kimg, 3 seeds: ring8 8/8 modes with 94.6%, grid25 19/25 with 60%, where
+the constant rate had 4.5% on grid25 at 600 kimg; 4,000 kimg, the ring8 default: 8/8 modes with
+96-97% on every seed measured). `--set recipe.args.lr_rampdown=0` gives PacGAN's constant rate. On
+grid25 the loss matters most: at 4,000 kimg over 5 seeds, lsgan covers 22.6/25 modes with 87%
+high-quality samples, where gan drops whole rows of the grid (18-20 modes); with PacGAN's packed D
+(`model.arch.pack=2`, minibatch 100) and 8,000 kimg, the grid25 default, lsgan covers 24.6/25 with
+92% (5 seeds). `r1_gamma=g` (off in every preset) adds the R1 penalty of Mescheder et al. 2018
+(arXiv:1801.04406), g/2 |grad_x D(x)|^2 at the reals, to every D step."""
 
 from __future__ import annotations
 

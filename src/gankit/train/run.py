@@ -148,9 +148,11 @@ def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> R
     return cls(nets, batch, **config.recipe.args)
 
 
-def default_kimg(config: Config, recipe: Recipe) -> float:
-    """The recipe's budget for this built-in dataset, else its generic default."""
-    budget = recipe.default_budget_kimg(config.data.name)
+def default_kimg(recipe: Recipe | type[Recipe], data_name: str) -> float:
+    """The kimg a run of `recipe` on `data_name` gets without --kimg: the recipe's budget for
+    that built-in dataset, else its generic default (a class works too: the experiments ask
+    before building anything)."""
+    budget = recipe.default_budget_kimg(data_name)
     return budget if budget is not None else recipe.default_kimg
 
 
@@ -169,7 +171,7 @@ def default_interval(kimg: float, kind: str) -> float:
 def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> Config:
     """Fill every `None` in the config with the value this run will use (saved to config.yaml)."""
     t = config.train
-    kimg = t.kimg if t.kimg is not None else default_kimg(config, recipe)
+    kimg = t.kimg if t.kimg is not None else default_kimg(recipe, config.data.name)
 
     def interval(value: float | None, kind: str) -> float:
         return value if value is not None else default_interval(kimg, kind)
