@@ -156,16 +156,20 @@ def default_kimg(recipe: Recipe | type[Recipe], data_name: str) -> float:
     return budget if budget is not None else recipe.default_kimg
 
 
-#: Longest default intervals (kimg). The defaults are fractions of the run (1/100 for ticks, 1/25
-#: for sample grids, 1/10 for snapshots), capped so that a run given a huge --kimg and stopped by
-#: --max-minutes still logs, samples and saves as it goes. No built-in budget reaches the caps.
-MAX_DEFAULT_INTERVAL_KIMG = {"tick": 100.0, "sample": 500.0, "snapshot": 1000.0}
+#: Default intervals: (parts of the run, longest interval in kimg); ticks come every 1/100 of the
+#: run, at most every 100 kimg. The cap keeps a run given a huge --kimg and stopped by
+#: --max-minutes logging, sampling and saving as it goes; no built-in budget reaches it.
+DEFAULT_INTERVALS = {
+    "tick": (100, 100.0),
+    "sample": (25, 500.0),
+    "snapshot": (10, 1000.0),
+}
 
 
 def default_interval(kimg: float, kind: str) -> float:
     """The default `kind` interval for a run of `kimg`: a round fraction of it, at most the cap."""
-    fraction = {"tick": 100, "sample": 25, "snapshot": 10}[kind]
-    return min(_nice(kimg / fraction), MAX_DEFAULT_INTERVAL_KIMG[kind])
+    divisor, cap = DEFAULT_INTERVALS[kind]
+    return min(_nice(kimg / divisor), cap)
 
 
 def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> Config:
