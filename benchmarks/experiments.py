@@ -161,7 +161,8 @@ def train_run(
     """Train `recipe` on `data` into `out`; returns the run directory.
 
     With a kimg budget, a run that `out` already holds for the same job (`job.json`: recipe,
-    data, seed, model, packing, recipe args, batch) continues from its last checkpoint, so an
+    data, seed, model, packing, recipe args, batch, and the recipe's preset values, so a preset
+    changed in the code starts the run over) continues from its last checkpoint, so an
     experiment that is re-run after an interruption loses at most one snapshot interval, and a
     finished run is not trained again. A time budget (`minutes`) or another job starts over.
     Raises `RunInterrupted` if the run stops before its budget.
@@ -179,6 +180,7 @@ def train_run(
         "arch": arch or {},
         "recipe_args": recipe_args or {},
         "batch": batch,
+        "preset": preset_values(recipe, data),
     }
     resume = minutes is None and _holds_job(out, job)
     if not resume:
@@ -204,6 +206,17 @@ def train_run(
     if minutes is None:
         check_finished(run_dir)
     return run_dir
+
+
+def preset_values(recipe: str, data: str) -> dict[str, Any] | None:
+    """The values `recipe`'s preset gives it on `data` (None for a recipe without presets)."""
+    import dataclasses
+
+    from gankit.data.toy import MIXTURES
+    from gankit.registry import RECIPES
+
+    preset_for = getattr(RECIPES.get(recipe), "preset_for", None)
+    return dataclasses.asdict(preset_for(points=data in MIXTURES)) if preset_for else None
 
 
 def _holds_job(out: Path, job: dict[str, Any]) -> bool:

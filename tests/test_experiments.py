@@ -247,6 +247,13 @@ def test_experiment_runs_continue_after_an_interruption_and_are_not_retrained(
     experiments.train_run("gan", "ring8", out, **{**job, "seed": 1})  # another job: starts over
     assert _nimg_and_resumes(out) == (400, 0)
     assert '"seed": 1' in (out / "job.json").read_text()
+    from gankit.recipes import gan
+
+    # the same job with a preset changed in the code: starts over with the new values
+    monkeypatch.setitem(gan.POINT_OVERRIDES["gan"], "lr", 3e-4)
+    experiments.train_run("gan", "ring8", out, **{**job, "seed": 1})
+    assert _nimg_and_resumes(out) == (400, 0)
+    assert '"lr": 0.0003' in (out / "job.json").read_text()
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x"])
