@@ -128,14 +128,14 @@ def recipe_budget_kimg(method: str, data: str) -> float:
 
 def parse_recipe_args(pairs: Sequence[str]) -> dict[str, Any]:
     """['lr_rampdown=0.5', 'betas=[0.5, 0.9]'] -> {'lr_rampdown': 0.5, 'betas': [0.5, 0.9]} (YAML values)."""
-    import yaml
+    from gankit.config import parse_yaml
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise SystemExit(f"--recipe-arg {pair!r}: expected KEY=VALUE, e.g. lr_rampdown=0.5")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = parse_yaml(value)
     return out
 
 

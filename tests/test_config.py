@@ -61,6 +61,25 @@ def test_dotted_overrides_parse_yaml_values() -> None:
         apply_override(data, "train.batch_size")
 
 
+def test_exponents_without_a_dot_are_floats_in_overrides_and_config_files(
+    tmp_path: Path,
+) -> None:
+    """YAML 1.2 reads `3e-4` as a number; PyYAML's YAML 1.1 would give the string '3e-4'."""
+    data: dict = {}
+    for assignment in ["recipe.args.lr=3e-4", "train.kimg=1e9", "recipe.args.clip=-2E+3"]:
+        apply_override(data, assignment)
+    assert data == {"recipe": {"args": {"lr": 3e-4, "clip": -2000.0}}, "train": {"kimg": 1e9}}
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "recipe:\n  args: {lr: 1e-4, n_critic: 5, betas: [0, 9e-1]}\ndata: {name: 1e}\n"
+    )
+    assert load_yaml(path) == {
+        "recipe": {"args": {"lr": 1e-4, "n_critic": 5, "betas": [0, 0.9]}},
+        "data": {"name": "1e"},  # not a number: stays a string
+    }
+    assert isinstance(load_yaml(path)["recipe"]["args"]["n_critic"], int)
+
+
 def test_recipe_arguments_are_checked_against_the_constructor() -> None:
     args = check_arguments(
         ProGANRecipe, {"lr": 1, "betas": [0, 0.99]}, ("nets", "batch_size"), "recipe.args"

@@ -169,7 +169,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any config key, e.g. --set recipe.args.fade_kimg=300 (repeatable)",
+        help="override any config key, e.g. --set recipe.args.fade_kimg=300 or "
+        "--set recipe.args.lr=3e-4; VALUE is YAML (repeatable)",
     )
     p.set_defaults(handler=_cmd_train)
 

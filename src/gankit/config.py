@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import inspect
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -210,13 +211,30 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but `3e-4` and `1e9` are floats as in YAML 1.2 (PyYAML follows
+    YAML 1.1, where a float needs a dot: `lr: 3e-4` would be the string '3e-4')."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text -> Python values, with YAML 1.2 floats (see `_Loader`)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML config file into a dict, with a clear error for missing or malformed files."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
@@ -247,7 +265,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if not all(keys):
         raise ConfigError(f"--set {assignment!r}: {dotted!r} is not a dotted key like train.kimg")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     set_dotted(data, keys, value)
