@@ -295,6 +295,19 @@ def evaluate_run(
     return out
 
 
+#: In a pool worker: set once the experiment is stopping, so jobs not yet started are skipped.
+_STOPPING: Any = None
+
+
+def _init_worker(stopping: Any) -> None:
+    """Pool worker setup. Ctrl-C reaches the worker's runs from the terminal, and only while a
+    job runs: a SIGINT between jobs would kill the worker, and the pool would wait for its job
+    forever."""
+    global _STOPPING
+    _STOPPING = stopping
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any]:
     import torch
 
@@ -302,11 +315,25 @@ def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any
     from gankit.errors import TrainingDivergedError
 
     fn, job = args
+    if _STOPPING is not None and _STOPPING.is_set():
+        return {**job, "skipped": True}
     start = time.perf_counter()
+    in_pool = _STOPPING is not None
+    if in_pool:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = fn(job)
     except TrainingDivergedError as error:  # a recipe that diverges is a result, not a crash
         result = {"diverged": str(error).split(";")[0]}
+    except (
+        KeyboardInterrupt
+    ):  # outside training (loading, scoring): an exception the pool passes on
+        raise RunInterrupted(
+            f"{job.get('out', 'a run')} was stopped; run the same command again to continue"
+        ) from None
+    finally:
+        if in_pool:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     return {**job, **result, "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -331,34 +358,69 @@ def _run_all(
     if parallel <= 1:
         return [_report(_run_job(item), i, len(items)) for i, item in enumerate(items)]
     ctx = multiprocessing.get_context("spawn")
-    with _sigterm_raises_systemexit(), ctx.Pool(parallel, maxtasksperchild=1) as pool:
-        results = []
-        for i, result in enumerate(pool.imap(_run_job, items)):
-            results.append(_report(result, i, len(items)))
+    stopping = ctx.Event()
+    pool = ctx.Pool(parallel, _init_worker, (stopping,), maxtasksperchild=1)
+    with _pool_signals(stopping), pool:
+        results, stopped = [], None
+        for i, result in enumerate(_each_result(pool.imap(_run_job, items), len(items))):
+            if isinstance(result, RunInterrupted):
+                stopped = stopped or result
+                stopping.set()  # the jobs not started yet are skipped
+            elif not result.get("skipped"):
+                results.append(_report(result, i, len(items)))
         # Let the workers exit on their own: leaving the block terminates them, and a worker
         # killed while it exits can leak a semaphore (the resource tracker's warning at the end).
         pool.close()
         pool.join()
+    if stopped or stopping.is_set():
+        raise stopped or RunInterrupted(
+            "the runs not started were skipped; run the same command again to train them"
+        )
     return results
 
 
+def _each_result(results: Iterator[dict[str, Any]], count: int) -> Iterator[Any]:
+    """The pool's results in job order, with a stopped run's `RunInterrupted` in its place."""
+    for _ in range(count):
+        try:
+            yield next(results)
+        except RunInterrupted as error:
+            yield error
+
+
 @contextlib.contextmanager
-def _sigterm_raises_systemexit() -> Iterator[None]:
-    """A SIGTERM (`kill`, a CI timeout) unwinds like Ctrl-C, so leaving the `Pool` block
-    terminates the workers instead of leaving them training as orphans."""
+def _pool_signals(stopping: Any) -> Iterator[None]:
+    """Signals in the main process while a pool runs.
+
+    Ctrl-C (SIGINT to the terminal's process group) reaches the workers, whose runs stop after
+    their iteration with a snapshot; the main process then waits for those snapshots, skips the
+    jobs not started and ends the experiment. A second Ctrl-C stops at once (the pool is
+    terminated). A SIGTERM (`kill`, a CI timeout) unwinds at once too, so the workers are
+    terminated instead of left training as orphans.
+    """
 
     def exit_now(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
 
+    def stop_after_snapshots(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+        print("stopping: the runs save a snapshot first (Ctrl-C again to stop now)", flush=True)
+
     try:
-        previous = signal.signal(signal.SIGTERM, exit_now)
+        previous = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, exit_now),
+            signal.SIGINT: signal.signal(signal.SIGINT, stop_after_snapshots),
+        }
     except ValueError:  # not the main thread: nothing to install
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _report(result: dict[str, Any], index: int, total: int) -> dict[str, Any]:

@@ -328,6 +328,70 @@ def test_a_killed_experiment_takes_its_worker_processes_with_it(tmp_path: Path) 
     assert not any(_alive(pid) for pid in workers)
 
 
+_TRAINER = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {bench!r})
+from experiments import run_jobs, train_run
+from gankit.train.loop import Trainer
+
+_step = Trainer.step
+
+
+def step_and_mark(self):  # (in the workers) a file that says the loop is running
+    _step(self)
+    (self.run_dir / "stepping").touch()
+    time.sleep(0.01)
+
+
+Trainer.step = step_and_mark
+
+
+def train(job):
+    train_run("gan", "ring8", Path(job["out"]), seed=job["seed"], kimg=1e4, device="cpu")
+    return {{}}
+
+
+if __name__ == "__main__":
+    run_jobs(train, [{{"seed": s, "out": str(Path({out!r}) / f"seed{{s}}")}} for s in range(3)], 2)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_parallel_experiment_after_each_run_saved_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C reaches the whole process group: each running job snapshots where it stopped, the
+    job not started is skipped, and the experiment ends with the message to re-run it."""
+    from gankit.train import checkpoint as ckpt
+
+    script = tmp_path / "trainer.py"
+    script.write_text(_TRAINER.format(bench=str(BENCHMARKS), out=str(tmp_path)))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job
+        env=env,
+    )
+    runs = [tmp_path / "seed0", tmp_path / "seed1"]
+    deadline = time.monotonic() + 120
+    while not all((r / "stepping").exists() for r in runs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all((r / "stepping").exists() for r in runs), "the two runs never started training"
+    os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    out, err = parent.communicate(timeout=120)
+    assert parent.returncode == 1, err
+    assert "stopping: the runs save a snapshot first" in out
+    assert re.search(r"experiment stopped: .*seed0 stopped at [0-9.]+ of 10000 kimg", err), err
+    for run in runs:  # each stopped run has its stop snapshot (the periodic one is at 1000 kimg)
+        _, state = ckpt.load_latest(run)
+        assert 0 < state["cur_nimg"] < 10_000_000
+    assert not (tmp_path / "seed2").exists()  # not started: skipped, not begun and cut short
+
+
 def test_optimizer_step_quick_times_every_kernel() -> None:
     table = _load("optimizer_step").main(["--quick"])
     rows = _rows(table)
