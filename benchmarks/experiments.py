@@ -315,19 +315,18 @@ def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any
     from gankit.errors import TrainingDivergedError
 
     fn, job = args
-    if _STOPPING is not None and _STOPPING.is_set():
+    in_pool = _STOPPING is not None
+    if in_pool and _STOPPING.is_set():
         return {**job, "skipped": True}
     start = time.perf_counter()
-    in_pool = _STOPPING is not None
     if in_pool:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = fn(job)
     except TrainingDivergedError as error:  # a recipe that diverges is a result, not a crash
         result = {"diverged": str(error).split(";")[0]}
-    except (
-        KeyboardInterrupt
-    ):  # outside training (loading, scoring): an exception the pool passes on
+    except KeyboardInterrupt:
+        # Ctrl-C outside the training loop (loading, scoring): an exception the pool passes on
         raise RunInterrupted(
             f"{job.get('out', 'a run')} was stopped; run the same command again to continue"
         ) from None
