@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import io
 import json
 import math
 import multiprocessing
@@ -18,10 +19,11 @@ import os
 import platform
 import signal
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 Job = dict[str, Any]
 
@@ -322,7 +324,8 @@ def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any
     if in_pool:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        result = fn(job)
+        with _lines_named(Path(job["out"]).name if in_pool and "out" in job else None):
+            result = fn(job)
     except TrainingDivergedError as error:  # a recipe that diverges is a result, not a crash
         result = {"diverged": str(error).split(";")[0]}
     except KeyboardInterrupt:
@@ -334,6 +337,41 @@ def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any
         if in_pool:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
     return {**job, **result, "seconds": round(time.perf_counter() - start, 1)}
+
+
+class _NamedLines(io.TextIOBase):
+    """A text stream that passes whole lines on to `stream`, each as `[name] line` in one write
+    with a flush, so that the lines of processes writing to one pipe or file do not interleave."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self.stream, self.prefix, self.partial = stream, f"[{name}] ", ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            self.stream.write(f"{self.prefix}{line}\n")
+            self.stream.flush()
+        return len(text)
+
+    def close(self) -> None:
+        """Pass on an unfinished last line."""
+        if self.partial:
+            self.write("\n")
+        super().close()
+
+
+@contextlib.contextmanager
+def _lines_named(name: str | None) -> Iterator[None]:
+    """Name a worker's console lines after its run, so the tick lines of runs side by side
+    tell which run they belong to (each run's log.txt has its own lines, unnamed)."""
+    if name is None:
+        yield
+        return
+    with _NamedLines(sys.stdout, name) as named, contextlib.redirect_stdout(named):
+        yield
 
 
 def run_jobs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import re
 import signal
@@ -390,6 +391,24 @@ def test_ctrl_c_stops_a_parallel_experiment_after_each_run_saved_a_snapshot(
         _, state = ckpt.load_latest(run)
         assert 0 < state["cur_nimg"] < 10_000_000
     assert not (tmp_path / "seed2").exists()  # not started: skipped, not begun and cut short
+    for name in ("seed0", "seed1"):  # the runs' console lines say which run they come from
+        assert re.search(rf"^\[{name}\] snapshot ckpt-\d+\.pt at ", out, re.MULTILINE), out
+
+
+def test_named_lines_pass_on_whole_lines_each_starting_with_the_run_name() -> None:
+    sink = io.StringIO()
+    writes: list[str] = []
+    sink.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
+    with _load("experiments")._NamedLines(sink, "ring8-gan-seed0") as stream:
+        stream.write("tick 1 kimg\nsnap")
+        stream.write("shot at 2 kimg\n")
+        stream.write("\ndone")
+    assert writes == [  # one write per whole line; the unfinished last one when closed
+        "[ring8-gan-seed0] tick 1 kimg\n",
+        "[ring8-gan-seed0] snapshot at 2 kimg\n",
+        "[ring8-gan-seed0] \n",
+        "[ring8-gan-seed0] done\n",
+    ]
 
 
 def test_optimizer_step_quick_times_every_kernel() -> None:
