@@ -330,7 +330,7 @@ def check_arguments(
 
 
 def default_arguments(fn: Callable[..., Any], skip: Iterable[str]) -> dict[str, Any]:
-    """The defaults of a builder's user-settable parameters (for `gankit list` and dry runs)."""
+    """The defaults of a builder's user-settable parameters (those without one are left out)."""
     return {
         name: p.default
         for name, p in keyword_parameters(fn, skip).items()

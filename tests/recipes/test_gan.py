@@ -345,3 +345,27 @@ def test_a_2d_run_without_kimg_gets_its_mixture_budget(
     out = tmp_path / "run"
     assert main(["train", "gan", "--data", data, "--out", str(out), "--dry-run", *extra]) == 0
     assert f"kimg: {kimg}" in capsys.readouterr().out
+
+
+def test_a_runs_config_records_the_preset_values_and_keeps_them_when_a_preset_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.yaml holds every recipe argument and model default the run used, so training from
+    it under a gankit whose presets differ gives the same recipe (PacGAN's Adam: 1e-4, beta1 0.8)."""
+    import yaml
+
+    from gankit.config import config_from_dict, dump_config
+    from gankit.recipes import gan
+    from gankit.train.run import build
+
+    given = {"recipe": {"name": "gan"}, "data": {"name": "ring8"}, "train": {"out": str(tmp_path)}}
+    saved = yaml.safe_load(dump_config(build(config_from_dict(given)).config))
+    args = saved["recipe"]["args"]
+    assert args["lr"] == 1e-4 and args["betas"] == [0.8, 0.999] and args["lr_rampdown"] == 0.5
+    assert args["loss"] == "nonsaturating" and args["n_critic"] == 1 and args["gp_weight"] == 0.0
+    assert saved["model"]["arch"]["pack"] == 1 and saved["model"]["arch"]["spectral_norm"] is False
+
+    changed = {**gan.POINT_OVERRIDES["gan"], "lr": 5e-4}  # a later version's preset
+    monkeypatch.setitem(gan.POINT_OVERRIDES, "gan", changed)
+    assert build(config_from_dict(given)).recipe.p.lr == 5e-4
+    assert build(config_from_dict(saved)).recipe.p.lr == 1e-4

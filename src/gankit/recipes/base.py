@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit.config import default_arguments
+
 Batch = dict[str, torch.Tensor]
 Logs = dict[str, torch.Tensor]
 
@@ -133,6 +135,12 @@ class Recipe:
         self.nets = nets
         self.batch_size = batch_size
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def args_used(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every recipe argument this run uses: `given` (recipe.args) over the constructor's
+        defaults. config.yaml records them, so a run's config file trains the same recipe
+        under a later gankit whose defaults differ."""
+        return {**default_arguments(type(self), ()), **given}
 
     def phases(self) -> list[Phase]:
         """The phases of one iteration, in order."""

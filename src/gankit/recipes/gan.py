@@ -55,6 +55,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from gankit.config import default_arguments
 from gankit.errors import ConfigError
 from gankit.losses import (
     d_hinge,
@@ -226,6 +227,10 @@ class GANRecipe(Recipe):
         if not points:
             return cls.preset
         return replace(cls.preset, **POINT_OVERRIDES[cls.preset_name])
+
+    def args_used(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The preset's values (for images or 2-D points) with the given ones over them."""
+        return {name: getattr(self.p, name) for name in default_arguments(type(self), ())}
 
     @classmethod
     def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:

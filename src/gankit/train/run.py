@@ -15,6 +15,7 @@ from gankit.config import (
     check_arguments,
     config_from_dict,
     config_to_dict,
+    default_arguments,
     dump_config,
     load_yaml,
     save_config,
@@ -123,17 +124,20 @@ def is_point_data(dataset: ImageDataset) -> bool:
 
 
 def resolve_model(config: Config, dataset: ImageDataset) -> Config:
-    """Replace `model.name: auto` by the recipe's default model (and its arch) for this data."""
-    if config.model.name != "auto":
-        return config
-    cls = RECIPES.get(config.recipe.name)
-    name, arch = cls.model_defaults(is_point_data(dataset))
-    if not name:
-        raise ConfigError(
-            f"recipe {config.recipe.name} has no default model; name one with --model NAME"
-        )
-    arch = {**arch, **config.model.arch}
-    check_arguments(MODELS.get(name), arch, MODEL_FIXED_ARGS, "model.arch")
+    """Replace `model.name: auto` by the recipe's default model (and its arch) for this data,
+    and fill in every arch default of the model's builder: config.yaml and the checkpoints'
+    model spec then rebuild the same networks under a later gankit whose defaults differ."""
+    name, arch = config.model.name, config.model.arch
+    if name == "auto":
+        cls = RECIPES.get(config.recipe.name)
+        name, defaults = cls.model_defaults(is_point_data(dataset))
+        if not name:
+            raise ConfigError(
+                f"recipe {config.recipe.name} has no default model; name one with --model NAME"
+            )
+        arch = {**defaults, **arch}
+        check_arguments(MODELS.get(name), arch, MODEL_FIXED_ARGS, "model.arch")
+    arch = {**default_arguments(MODELS.get(name), MODEL_FIXED_ARGS), **arch}
     return dataclasses.replace(
         config, model=dataclasses.replace(config.model, name=name, arch=arch)
     )
@@ -194,7 +198,8 @@ def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> C
     data = dataclasses.replace(
         config.data, resolution=dataset.resolution, channels=dataset.channels
     )
-    return dataclasses.replace(config, train=train, data=data)
+    recipe_config = dataclasses.replace(config.recipe, args=recipe.args_used(config.recipe.args))
+    return dataclasses.replace(config, train=train, data=data, recipe=recipe_config)
 
 
 def _nice(kimg: float) -> float:
