@@ -229,7 +229,8 @@ class GANRecipe(Recipe):
         return replace(cls.preset, **POINT_OVERRIDES[cls.preset_name])
 
     def args_used(self, given: dict[str, Any]) -> dict[str, Any]:
-        """The preset's values (for images or 2-D points) with the given ones over them."""
+        """The preset's values (for images or 2-D points) with the given ones over them, as
+        `self.p` holds them."""
         return {name: getattr(self.p, name) for name in default_arguments(type(self), ())}
 
     @classmethod
