@@ -355,6 +355,7 @@ def test_a_runs_config_records_the_preset_values_and_keeps_them_when_a_preset_ch
     import yaml
 
     from gankit.config import config_from_dict, dump_config
+    from gankit.models import mlp
     from gankit.recipes import gan
     from gankit.train.run import build
 
@@ -363,9 +364,21 @@ def test_a_runs_config_records_the_preset_values_and_keeps_them_when_a_preset_ch
     args = saved["recipe"]["args"]
     assert args["lr"] == 1e-4 and args["betas"] == [0.8, 0.999] and args["lr_rampdown"] == 0.5
     assert args["loss"] == "nonsaturating" and args["n_critic"] == 1 and args["gp_weight"] == 0.0
-    assert saved["model"]["arch"]["pack"] == 1 and saved["model"]["arch"]["spectral_norm"] is False
+    arch = saved["model"]["arch"]
+    assert arch["pack"] == 1 and arch["spectral_norm"] is False and arch["embed_dim"] is None
+    assert arch["z_dim"] == 2 and arch["g_hidden"] == [400] * 4 and arch["d_hidden"] == [200] * 3
+    assert arch["g_batchnorm"] is True and arch["maxout_pieces"] == 5 and arch["dropout"] == [0, 0]
 
     changed = {**gan.POINT_OVERRIDES["gan"], "lr": 5e-4}  # a later version's preset
     monkeypatch.setitem(gan.POINT_OVERRIDES, "gan", changed)
+    monkeypatch.setitem(mlp.POINT_DEFAULTS, "g_hidden", (64, 64))  # ... and later widths
     assert build(config_from_dict(given)).recipe.p.lr == 5e-4
-    assert build(config_from_dict(saved)).recipe.p.lr == 1e-4
+    again = build(config_from_dict(saved))
+    assert again.recipe.p.lr == 1e-4
+    assert [m.out_features for m in again.nets["G"].modules() if isinstance(m, nn.Linear)] == [
+        400,
+        400,
+        400,
+        400,
+        2,
+    ]

@@ -232,3 +232,14 @@ def build(
     if spectral_norm:
         apply_spectral_norm(D)  # after the init: the parametrisation keeps the drawn weights
     return nn.ModuleDict({"G": G, "D": D})
+
+
+def paper_arch(img_resolution: int, img_channels: int) -> dict[str, object]:
+    """What each None arch argument of `build` becomes for this kind of data (images or 2-D
+    points): the run's config.yaml writes these out, so it rebuilds the same networks."""
+    points = len(_data_shape(img_resolution, img_channels)) == 1
+    paper = POINT_DEFAULTS if points else IMAGE_DEFAULTS
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in paper.items()}  # as YAML has
+
+
+build.data_defaults = paper_arch  # type: ignore[attr-defined]  # read by train.run.resolve_model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,10 +138,24 @@ def resolve_model(config: Config, dataset: ImageDataset) -> Config:
             )
         arch = {**defaults, **arch}
         check_arguments(MODELS.get(name), arch, MODEL_FIXED_ARGS, "model.arch")
-    arch = {**default_arguments(MODELS.get(name), MODEL_FIXED_ARGS), **arch}
+    builder = MODELS.get(name)
+    arch = {**default_arguments(builder, MODEL_FIXED_ARGS), **arch}
+    arch = _with_data_defaults(builder, arch, dataset)
     return dataclasses.replace(
         config, model=dataclasses.replace(config.model, name=name, arch=arch)
     )
+
+
+def _with_data_defaults(
+    builder: Callable[..., nn.ModuleDict], arch: dict[str, Any], dataset: ImageDataset
+) -> dict[str, Any]:
+    """`arch` with each None that the builder replaces by a value for this kind of data (its
+    `data_defaults(img_resolution, img_channels)`, as the MLP's widths) written out."""
+    data_defaults = getattr(builder, "data_defaults", None)
+    if data_defaults is None:
+        return arch
+    chosen = data_defaults(dataset.resolution, dataset.channels)
+    return {k: chosen[k] if v is None and k in chosen else v for k, v in arch.items()}
 
 
 def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> Recipe:
