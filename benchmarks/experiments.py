@@ -27,6 +27,10 @@ from typing import Any, TextIO
 
 Job = dict[str, Any]
 
+#: The signal a gankit training loop takes as a stop after a snapshot (it is
+#: gankit.train.loop.SOFT_STOP_SIGNAL, named here so that this module imports no torch).
+SOFT_STOP_SIGNAL = getattr(signal, "SIGUSR1", None)
+
 
 def comma_list(text: str) -> list[str]:
     """'a, b,,c' -> ['a', 'b', 'c']: a --recipes/--datasets value, blanks dropped."""
@@ -304,10 +308,14 @@ _STOPPING: Any = None
 def _init_worker(stopping: Any) -> None:
     """Pool worker setup. Ctrl-C reaches the worker's runs from the terminal, and only while a
     job runs: a SIGINT between jobs would kill the worker, and the pool would wait for its job
-    forever."""
+    forever. The main process's stop (SIGUSR1, see `_pool_signals`) is kept until a run's
+    training loop starts, so a stop sent while a run loads its data still stops that run."""
+    from gankit.train.loop import keep_stop_requests
+
     global _STOPPING
     _STOPPING = stopping
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_stop_requests()
 
 
 def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any]:
@@ -431,9 +439,11 @@ def _pool_signals(stopping: Any) -> Iterator[None]:
 
     Ctrl-C (SIGINT to the terminal's process group) reaches the workers, whose runs stop after
     their iteration with a snapshot; the main process then waits for those snapshots, skips the
-    jobs not started and ends the experiment. A second Ctrl-C stops at once (the pool is
-    terminated). A SIGTERM (`kill`, a CI timeout) unwinds at once too, so the workers are
-    terminated instead of left training as orphans.
+    jobs not started and ends the experiment. A SIGINT to the main process alone (`kill -INT
+    PID` of an experiment in the background) does the same: the main process passes the stop
+    on to its workers as SIGUSR1, which a run takes as a first Ctrl-C. A second Ctrl-C stops at
+    once (the pool is terminated). A SIGTERM (`kill`, a CI timeout) unwinds at once too, so the
+    workers are terminated instead of left training as orphans.
     """
 
     def exit_now(signum: int, frame: object) -> None:
@@ -443,6 +453,9 @@ def _pool_signals(stopping: Any) -> Iterator[None]:
         if stopping.is_set():
             raise KeyboardInterrupt
         stopping.set()
+        if SOFT_STOP_SIGNAL is not None:
+            for worker in multiprocessing.active_children():
+                os.kill(worker.pid, SOFT_STOP_SIGNAL)
         print("stopping: the runs save a snapshot first (Ctrl-C again to stop now)", flush=True)
 
     try:

@@ -359,11 +359,13 @@ if __name__ == "__main__":
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("to", ["process group", "main process"])
 def test_ctrl_c_stops_a_parallel_experiment_after_each_run_saved_a_snapshot(
-    tmp_path: Path,
+    tmp_path: Path, to: str
 ) -> None:
-    """Ctrl-C reaches the whole process group: each running job snapshots where it stopped, the
-    job not started is skipped, and the experiment ends with the message to re-run it."""
+    """Ctrl-C reaches the whole process group, `kill -INT PID` the main process alone, which
+    passes it on: either way each running job snapshots where it stopped, the job not started
+    is skipped, and the experiment ends with the message to re-run it."""
     from gankit.train import checkpoint as ckpt
 
     script = tmp_path / "trainer.py"
@@ -382,7 +384,10 @@ def test_ctrl_c_stops_a_parallel_experiment_after_each_run_saved_a_snapshot(
     while not all((r / "stepping").exists() for r in runs) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert all((r / "stepping").exists() for r in runs), "the two runs never started training"
-    os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    if to == "process group":
+        os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    else:
+        parent.send_signal(signal.SIGINT)
     out, err = parent.communicate(timeout=120)
     assert parent.returncode == 1, err
     assert "stopping: the runs save a snapshot first" in out

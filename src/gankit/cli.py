@@ -28,10 +28,14 @@ RECIPE_OR_CONFIG is a registered recipe name (see `gankit list`) or a YAML confi
   gankit train --resume runs/faces --kimg 4000     # ... and train longer
   torchrun --nproc_per_node 4 -m gankit train progan --data ~/faces --out runs/faces4
 
-DATA is a built-in (digits, mnist, fashion-mnist, cifar10; files are read from --data-root or
-$GANKIT_DATA_ROOT) or a folder / .zip of images (jpg, png, webp, bmp; any size; center-cropped and
+DATA is a built-in (digits, mnist, fashion-mnist, cifar10, stacked-mnist; files are read from
+--data-root or $GANKIT_DATA_ROOT; the 2-D mixtures ring8 and grid25 need no files; `gankit list`
+describes each) or a folder / .zip of images (jpg, png, webp, bmp; any size; center-cropped and
 resized with an antialiasing filter). The run directory gets config.yaml, log.txt, stats.jsonl,
 samples/ (grids, progress.gif), plots/losses.png and checkpoints/.
+
+Ctrl-C finishes the iteration and writes a checkpoint (again: stop at once); `kill -USR1 PID`
+does the same and never aborts (e.g. SLURM's `--signal=USR1@120` before a time limit).
 """
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from gankit.recipes.base import Phase, Recipe, Stage, StepContext
 from gankit.recipes.progan import ProGANRecipe
 from gankit.train.distributed import DistInfo
 from gankit.train.logging import RunLogger
-from gankit.train.loop import LoopOptions, Trainer
+from gankit.train.loop import SOFT_STOP_SIGNAL, LoopOptions, Trainer, keep_stop_requests
 
 
 def _dataset(n: int = 40, res: int = 16) -> ArrayDataset:
@@ -192,6 +194,46 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_pat
     ):
         trainer.run()
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-000000000040.pt"]
+
+
+@pytest.mark.skipif(SOFT_STOP_SIGNAL is None, reason="this platform has no SIGUSR1")
+def test_sigusr1_stops_after_the_iteration_with_a_snapshot_and_a_ctrl_c_then_does_not_abort(
+    tmp_path: Path,
+) -> None:
+    trainer = _trainer(tmp_path, total_kimg=0.16)  # 20 iterations of 8 images
+    step = trainer.step
+
+    def step_then_signal() -> None:
+        step()
+        if trainer.cur_iter == 3:  # each handler runs as soon as its os.kill returns
+            os.kill(os.getpid(), SOFT_STOP_SIGNAL)
+            os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C: not the second, no abort
+
+    trainer.step = step_then_signal
+    trainer.run()
+    assert trainer.cur_iter == 3
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-000000000024.pt"]
+    assert "asked to stop (SIGUSR1): finishing this iteration" in (tmp_path / "log.txt").read_text()
+    assert signal.getsignal(SOFT_STOP_SIGNAL) == signal.SIG_DFL  # restored after the loop
+
+
+@pytest.mark.skipif(SOFT_STOP_SIGNAL is None, reason="this platform has no SIGUSR1")
+def test_a_sigusr1_kept_from_before_the_loop_stops_it_at_its_start(
+    tmp_path: Path,
+) -> None:
+    """What an experiment's worker does: keep a stop sent while it loads data for the run."""
+    trainer = _trainer(tmp_path, total_kimg=0.16)
+    previous = signal.getsignal(SOFT_STOP_SIGNAL)
+    try:
+        keep_stop_requests()
+        os.kill(os.getpid(), SOFT_STOP_SIGNAL)  # no loop runs: kept, not lost
+        trainer.step()  # as if the run had been resumed at 8 images
+        trainer.run()
+        assert signal.getsignal(SOFT_STOP_SIGNAL) is not previous  # the keeper, back in place
+    finally:
+        signal.signal(SOFT_STOP_SIGNAL, previous)
+    assert trainer.cur_iter == 1
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-000000000008.pt"]
 
 
 def test_resume_in_process_equals_uninterrupted_run(tmp_path: Path) -> None:

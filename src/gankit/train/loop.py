@@ -495,26 +495,65 @@ def _peak_memory_gb(device: torch.device) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
 
 
+#: `kill -USR1 PID` stops a run like a first Ctrl-C and never aborts it: a batch scheduler's
+#: warning before its time limit (SLURM's `--signal=USR1@120`), or an experiment stopping its
+#: worker processes (benchmarks/experiments.py). None where the platform has no SIGUSR1.
+SOFT_STOP_SIGNAL = getattr(signal, "SIGUSR1", None)
+
+#: A SIGUSR1 that came while no loop ran, in a process that called `keep_stop_requests()`.
+_stop_pending = False
+
+
+def keep_stop_requests() -> None:
+    """From now on a SIGUSR1 that arrives while no training loop runs (loading data, scoring)
+    stops the next loop at its start instead of being lost, or killing the process: for worker
+    processes that run one job after another (benchmarks/experiments.py)."""
+
+    def remember(signum: int, frame: Any) -> None:
+        global _stop_pending
+        _stop_pending = True
+
+    if SOFT_STOP_SIGNAL is not None:
+        signal.signal(SOFT_STOP_SIGNAL, remember)
+
+
 class _graceful_interrupt:
-    """First Ctrl-C: finish the iteration, snapshot, stop. Second Ctrl-C: stop at once."""
+    """First Ctrl-C, or SIGUSR1: finish the iteration, snapshot, stop. Second Ctrl-C: stop at once.
+
+    A SIGUSR1 that `keep_stop_requests()` kept before the loop began stops it at its start.
+    """
 
     def __init__(self, trainer: Trainer) -> None:
-        self.trainer, self.previous = trainer, None
+        self.trainer, self.ctrl_c = trainer, 0
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> None:
+        global _stop_pending
         try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self.previous = None
+            self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
+        except ValueError:  # not the main thread: signals stay as they are
+            return
+        if SOFT_STOP_SIGNAL is not None:
+            self.previous[SOFT_STOP_SIGNAL] = signal.signal(SOFT_STOP_SIGNAL, self._soft_stop)
+        if _stop_pending:  # checked after the handler is in place, so no stop falls between
+            _stop_pending = False
+            self._stop("asked to stop (SIGUSR1) before the loop began", "Ctrl-C to abort")
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.trainer._stop_requested:
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        self.ctrl_c += 1
+        if self.ctrl_c > 1:  # only a second Ctrl-C aborts: not one after a SIGUSR1
             raise KeyboardInterrupt
+        self._stop("interrupted", "Ctrl-C again to abort")
+
+    def _soft_stop(self, signum: int, frame: Any) -> None:
+        self._stop("asked to stop (SIGUSR1)", "Ctrl-C to abort")
+
+    def _stop(self, why: str, then: str) -> None:
+        if self.trainer._stop_requested:
+            return
         self.trainer._stop_requested = True
-        self.trainer.log.info(
-            "interrupted: finishing this iteration and writing a snapshot (Ctrl-C again to abort)"
-        )
+        self.trainer.log.info(f"{why}: finishing this iteration and writing a snapshot ({then})")
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
