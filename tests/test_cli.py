@@ -168,6 +168,7 @@ def test_help_explains_the_commands(capsys: pytest.CaptureFixture) -> None:
         (["--set", "train.kimg=lots"], r"train\.kimg: expected"),
         (["--set", "model.arch.chanel_max=4"], r"model\.arch\.'chanel_max'.*Did you mean"),
         (["--resolution", "24"], r"power-of-two resolution"),
+        (["--threads", "0"], r"train\.threads must be >= 1"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(
@@ -181,6 +182,42 @@ def test_bad_configuration_is_a_clear_error(
     import re
 
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_threads_sets_torchs_cpu_threads_for_the_run_and_its_resume(tmp_path: Path) -> None:
+    import torch
+    import yaml
+
+    before = torch.get_num_threads()
+    out = tmp_path / "ring"
+    try:
+        common = ["--no-progress", "--device", "cpu", "--batch", "20"]
+        assert (
+            main(
+                [
+                    "train",
+                    "gan",
+                    "--data",
+                    "ring8",
+                    "--kimg",
+                    "0.04",
+                    "--out",
+                    str(out),
+                    *common,
+                    "--threads",
+                    "2",
+                ]
+            )
+            == 0
+        )
+        assert torch.get_num_threads() == 2
+        assert yaml.safe_load((out / "config.yaml").read_text())["train"]["threads"] == 2
+        assert main(["train", "--resume", str(out), "--kimg", "0.08", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    log = (out / "log.txt").read_text()
+    assert "on cpu (2 threads)" in log and "on cpu (1 thread)" in log
 
 
 def test_unknown_recipe_suggests_a_name(capsys: pytest.CaptureFixture) -> None:

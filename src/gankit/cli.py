@@ -159,6 +159,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     g = p.add_argument_group("speed")
     g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    g.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch's CPU threads (default: one per core). Give 1 when other work keeps the cores "
+        "busy: threads that wait for each other on a busy core slow training down many times",
+    )
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision (default none)")
     g.add_argument(
         "--channels-last", action="store_true", default=None, help="channels-last memory format"
@@ -198,6 +205,7 @@ _TRAIN_FLAGS = {
     "metrics_kimg": "train.metrics_kimg",
     "max_minutes": "train.max_minutes",
     "device": "train.device",
+    "threads": "train.threads",
     "amp": "train.amp",
     "channels_last": "train.channels_last",
     "compile": "train.compile",

@@ -64,6 +64,7 @@ class TrainConfig:
     batch_size: int | None = None
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None  # torch's CPU threads (None: PyTorch's default, one per core)
     amp: AmpMode = "none"
     channels_last: bool = False
     compile: bool = False

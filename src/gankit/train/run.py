@@ -85,6 +85,10 @@ def validate(config: Config) -> None:
             raise ConfigError(f"train.{key} must be a non-negative number; got {value}")
     if train.batch_size is not None and train.batch_size < 1:
         raise ConfigError(f"train.batch_size must be >= 1; got {train.batch_size}")
+    if train.threads is not None and train.threads < 1:
+        raise ConfigError(
+            f"train.threads must be >= 1 (or unset for one per core); got {train.threads}"
+        )
     parse_metrics(train.metrics)  # unknown metric names fail before anything is built
     if train.amp == "fp16" and train.device == "cpu":
         raise ConfigError("train.amp=fp16 needs a CUDA device; on CPU use --amp bf16 or none")
@@ -210,8 +214,8 @@ def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> C
         sample_kimg=interval(t.sample_kimg, "sample"),
         metrics_kimg=t.metrics_kimg if t.metrics_kimg is not None else snapshot,
     )
-    data = dataclasses.replace(
-        config.data, resolution=dataset.resolution, channels=dataset.channels
+    data = dataclasses.replace(  # 2-D points have neither (0): left unset, as a resume asks
+        config.data, resolution=dataset.resolution or None, channels=dataset.channels or None
     )
     recipe_config = dataclasses.replace(config.recipe, args=recipe.args_used(config.recipe.args))
     return dataclasses.replace(config, train=train, data=data, recipe=recipe_config)
@@ -255,6 +259,8 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
 def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Path:
     """Build everything from `config` and train; returns the run directory."""
     validate(config)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
     dist = init_from_env(
         "cuda"
         if config.train.device.startswith("cuda")
@@ -443,8 +449,10 @@ def _log_setup(
         )
     logger.info(f"recipe: {recipe.describe()}")
     t = config.train
+    n = torch.get_num_threads()
+    threads = f" ({n} thread{'s' if n > 1 else ''})" if device.type == "cpu" else ""
     logger.info(
-        f"training {t.kimg:g} kimg, batch {t.batch_size} over {dist.world_size} process(es) on {device}, "
+        f"training {t.kimg:g} kimg, batch {t.batch_size} over {dist.world_size} process(es) on {device}{threads}, "
         f"amp {t.amp}; ticks every {t.tick_kimg:g} kimg, samples every {t.sample_kimg:g}, "
         f"snapshots every {t.snapshot_kimg:g}; output in {t.out}"
     )
