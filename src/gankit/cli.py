@@ -452,12 +452,21 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="recompute real-image features")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="torch's CPU threads (default: one per core)"
+    )
     p.set_defaults(handler=_cmd_evaluate)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from gankit.evaluate import run_evaluate
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GankitError(f"--threads must be at least 1; got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     results = run_evaluate(
         args.target,
         args.metrics,

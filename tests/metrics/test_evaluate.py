@@ -183,7 +183,9 @@ def test_swd_and_ms_ssim_keys_and_ordering(tmp_path: Path) -> None:
     )
 
 
-def test_mode_coverage_of_points(tmp_path: Path) -> None:
+def test_mode_coverage_of_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)  # --threads 2, asked for
     angles = torch.arange(2500) % 8 * (2 * math.pi / 8)
     points = torch.stack([angles.cos(), angles.sin()], dim=1).numpy().astype(np.float32)
     np.save(tmp_path / "ring.npy", points)
@@ -199,6 +201,8 @@ def test_mode_coverage_of_points(tmp_path: Path) -> None:
                 "--json",
                 str(tmp_path / "m.json"),
                 "--no-progress",
+                "--threads",
+                "2",
             ]
         )
         == 0
@@ -208,6 +212,7 @@ def test_mode_coverage_of_points(tmp_path: Path) -> None:
     p = np.array([313] * 4 + [312] * 4) / 2500
     expected_kl = float(np.sum(p * np.log(p * 8)))
     assert result["modes/covered"] == 8.0 and result["modes/high_quality"] == 1.0
+    assert threads == [2]
     assert result["modes/reverse_kl"] == pytest.approx(expected_kl, rel=1e-6)
 
 
@@ -238,6 +243,8 @@ def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "needs 100 samples but" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "x.npy"), "--metrics", "ppl"]) == 2
     assert "StyleGAN-family generator" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "x.npy"), "--metrics", "ppl", "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
 
 
 def test_metrics_during_training_go_to_stats_and_log(tmp_path: Path, tiny_run_args) -> None:
