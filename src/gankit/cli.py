@@ -172,7 +172,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D")
     g.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (logs still go to log.txt)"
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (none is drawn when the output is not a terminal); ticks still print",
     )
     p.add_argument(
         "--set",
@@ -451,7 +453,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seed of the samples and of the metrics' randomness"
     )
     p.add_argument("--no-cache", action="store_true", help="recompute real-image features")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (drawn on a terminal only)"
+    )
     p.add_argument(
         "--threads", type=int, metavar="N", help="torch's CPU threads (default: one per core)"
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,9 @@ def _dataset(n: int = 40, res: int = 16) -> ArrayDataset:
     return ArrayDataset(rng.integers(0, 256, (n, 1, res, res), dtype=np.uint8), name="noise")
 
 
-def _trainer(run_dir: Path, total_kimg: float, amp: str = "none", **recipe_args) -> Trainer:
+def _trainer(
+    run_dir: Path, total_kimg: float, amp: str = "none", progress: bool = False, **recipe_args
+) -> Trainer:
     torch.manual_seed(0)
     nets = progan.build(16, 1, channel_base=64, channel_max=16, z_dim=16)
     args = {"fade_kimg": 0.032, "stable_kimg": 0.032, **recipe_args}
@@ -42,7 +46,7 @@ def _trainer(run_dir: Path, total_kimg: float, amp: str = "none", **recipe_args)
         device=torch.device("cpu"),
         amp=amp,
         grid_size=4,
-        progress=False,
+        progress=progress,
         model_spec={"name": "progan"},
     )
     logger = RunLogger(run_dir, tensorboard=False)
@@ -89,6 +93,21 @@ def test_every_tick_is_a_line_in_log_txt_and_on_the_console_without_a_bar(
         "8px a=0.25",
     ]
     assert capsys.readouterr().out.count("tick 0.0") == 3  # progress=False: printed as lines
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_progress_bar_is_drawn_on_a_terminal_and_not_into_a_log_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    stderr = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    _trainer(tmp_path, total_kimg=0.048, progress=True).run()
+    assert ("100%|" in stderr.getvalue()) == terminal
 
 
 def test_the_schedule_grows_the_networks_through_every_stage(tmp_path: Path) -> None:

@@ -161,7 +161,9 @@ def parallel_map(
 ) -> Iterator[Out]:
     """`map(fn, items)` in order with a progress bar; a process pool for large jobs."""
     workers = min(os.cpu_count() or 1, 16)
-    bar = tqdm(total=total, desc=desc, unit="img", mininterval=0.5, dynamic_ncols=True)
+    bar = tqdm(  # disable=None: shown only on a terminal, not in a log file
+        total=total, desc=desc, unit="img", mininterval=0.5, dynamic_ncols=True, disable=None
+    )
     try:
         if total < POOL_MIN_ITEMS or workers < 2:
             for item in items:

@@ -183,7 +183,8 @@ def _fit(
     )
     gen = torch.Generator().manual_seed(seed)
     model.train()
-    bar = tqdm(total=epochs * steps_per_epoch, desc="classifier", unit="step", disable=not progress)
+    disable = None if progress else True  # None: shown only on a terminal, not in a log file
+    bar = tqdm(total=epochs * steps_per_epoch, desc="classifier", unit="step", disable=disable)
     for _ in range(epochs):
         order = torch.randperm(len(x_train), generator=gen)
         for step in range(steps_per_epoch):

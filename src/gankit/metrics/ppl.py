@@ -192,7 +192,8 @@ def perceptual_path_length(
         distance = LPIPS().to(_param_like(G).device)
     gen = torch.Generator().manual_seed(seed)
     dists = []
-    with tqdm(total=num_samples, desc="ppl", unit="img", disable=not progress) as bar:
+    disable = None if progress else True  # None: shown only on a terminal, not in a log file
+    with tqdm(total=num_samples, desc="ppl", unit="img", disable=disable) as bar:
         for start in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - start)
             z0, z1, t, c = sample_ppl_inputs(G, n, gen, sampling=sampling, label_fn=label_fn)

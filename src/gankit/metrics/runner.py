@@ -195,7 +195,12 @@ class FeatureBank:
         bs = self.options.batch_size
         desc = f"{kind} features of {what}"
         with tqdm(
-            total=n, desc=desc, unit="img", disable=not self.options.progress, leave=False
+            # disable=None: shown only on a terminal, not in a log file
+            total=n,
+            desc=desc,
+            unit="img",
+            disable=None if self.options.progress else True,
+            leave=False,
         ) as bar:
             for batch in source.batches(n, bs):
                 for key, value in extract(batch).items():

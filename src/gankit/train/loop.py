@@ -480,7 +480,9 @@ class Trainer:
             total=round(self.opt.total_kimg, 3),
             initial=round(self.cur_nimg / 1000, 3),
             unit="kimg",
-            disable=not (self.opt.progress and self.dist.is_main),
+            # None: shown only on a terminal, so a job's log file (`> log 2>&1`, a batch
+            # scheduler's output) gets the tick lines without the bar's carriage returns
+            disable=None if self.opt.progress and self.dist.is_main else True,
             bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} kimg [{elapsed}<{remaining}] {postfix}",
             dynamic_ncols=True,
         )
