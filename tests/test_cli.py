@@ -184,10 +184,16 @@ def test_bad_configuration_is_a_clear_error(
     assert re.search(message, capsys.readouterr().err)
 
 
-def test_threads_sets_torchs_cpu_threads_for_the_run_and_its_resume(tmp_path: Path) -> None:
+def test_threads_sets_torchs_cpu_threads_for_the_run_and_its_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
     import torch
     import yaml
 
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))  # one core of two kept busy
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     before = torch.get_num_threads()
     out = tmp_path / "ring"
     try:
@@ -218,6 +224,19 @@ def test_threads_sets_torchs_cpu_threads_for_the_run_and_its_resume(tmp_path: Pa
         torch.set_num_threads(before)
     log = (out / "log.txt").read_text()
     assert "on cpu (2 threads)" in log and "on cpu (1 thread)" in log
+    # The busy CPU is named for the 2-thread run, not for its 1-thread resume.
+    assert log.count("the CPU is busy (load average 1.5 on 2 cores) and training uses 2") == 1
+
+
+def test_the_busy_cpu_warning_counts_threads_against_idle_cores() -> None:
+    from gankit.train.run import busy_cpu_warning
+
+    assert busy_cpu_warning(2, 0.3, 2) is None  # an idle machine
+    assert busy_cpu_warning(2, 1.0, 2) is not None  # one core busy: one of two threads waits
+    assert busy_cpu_warning(4, 4.2, 8) is None  # 4 threads, about 4 idle cores
+    assert "load average 5.0 on 8 cores" in busy_cpu_warning(4, 5.0, 8)
+    assert busy_cpu_warning(1, 9.0, 2) is None  # one thread waits for nobody
+    assert busy_cpu_warning(2, None, 2) is None  # no load average (Windows)
 
 
 def test_unknown_recipe_suggests_a_name(capsys: pytest.CaptureFixture) -> None:

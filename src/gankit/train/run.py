@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -428,6 +429,27 @@ def loop_options(config: Config, device: torch.device, spec: dict[str, Any]) -> 
     )
 
 
+def busy_cpu_warning(threads: int, load: float | None, cores: int) -> str | None:
+    """A warning when other work already keeps the cores that `threads` torch threads need
+    busy (`load`: the 1-minute load average, taken before this run does any work). Threads
+    that wait for each other on busy cores slow training down many times (see README)."""
+    if threads < 2 or load is None or load + threads <= cores + 0.5:
+        return None
+    return (
+        f"warning: the CPU is busy (load average {load:.1f} on {cores} cores) and training uses "
+        f"{threads} threads, which then wait for each other and can train many times slower; "
+        f"if the ticks show a low img/s, restart with --threads 1 (or as many as there are idle "
+        f"cores)"
+    )
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on Windows
+        return None
+
+
 def _log_setup(
     logger: RunLogger,
     config: Config,
@@ -449,8 +471,11 @@ def _log_setup(
         )
     logger.info(f"recipe: {recipe.describe()}")
     t = config.train
-    n = torch.get_num_threads()
-    threads = f" ({n} thread{'s' if n > 1 else ''})" if device.type == "cpu" else ""
+    n, on_cpu = torch.get_num_threads(), device.type == "cpu"
+    threads = f" ({n} thread{'s' if n > 1 else ''})" if on_cpu else ""
+    warning = busy_cpu_warning(n, _load_average(), os.cpu_count() or 1) if on_cpu else None
+    if warning:
+        logger.info(warning)
     logger.info(
         f"training {t.kimg:g} kimg, batch {t.batch_size} over {dist.world_size} process(es) on {device}{threads}, "
         f"amp {t.amp}; ticks every {t.tick_kimg:g} kimg, samples every {t.sample_kimg:g}, "
