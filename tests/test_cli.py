@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,7 +193,9 @@ def test_threads_sets_torchs_cpu_threads_for_the_run_and_its_resume(
     import torch
     import yaml
 
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))  # one core of two kept busy
+    from gankit.train import run
+
+    monkeypatch.setattr(run, "busy_cores", lambda: 1.0)  # one core of two kept busy
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     before = torch.get_num_threads()
     out = tmp_path / "ring"
@@ -225,7 +228,7 @@ def test_threads_sets_torchs_cpu_threads_for_the_run_and_its_resume(
     log = (out / "log.txt").read_text()
     assert "on cpu (2 threads)" in log and "on cpu (1 thread)" in log
     # The busy CPU is named for the 2-thread run, not for its 1-thread resume.
-    assert log.count("the CPU is busy (load average 1.5 on 2 cores) and training uses 2") == 1
+    assert log.count("the CPU is busy (other work keeps 1.0 of 2 cores busy) and training") == 1
 
 
 def test_the_busy_cpu_warning_counts_threads_against_idle_cores() -> None:
@@ -234,9 +237,46 @@ def test_the_busy_cpu_warning_counts_threads_against_idle_cores() -> None:
     assert busy_cpu_warning(2, 0.3, 2) is None  # an idle machine
     assert busy_cpu_warning(2, 1.0, 2) is not None  # one core busy: one of two threads waits
     assert busy_cpu_warning(4, 4.2, 8) is None  # 4 threads, about 4 idle cores
-    assert "load average 5.0 on 8 cores" in busy_cpu_warning(4, 5.0, 8)
+    assert "keeps 5.0 of 8 cores busy" in busy_cpu_warning(4, 5.0, 8)
     assert busy_cpu_warning(1, 9.0, 2) is None  # one thread waits for nobody
-    assert busy_cpu_warning(2, None, 2) is None  # no load average (Windows)
+    assert busy_cpu_warning(2, None, 2) is None  # not measured (no /proc/stat)
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc/stat")
+def test_busy_cores_counts_a_process_that_spins_on_one_core() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from gankit.train.run import busy_cores
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # started and spinning
+        during = busy_cores(0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    # At least the spinner's core (other tests may keep the other cores busy meanwhile).
+    assert 0.7 <= during <= os.cpu_count() + 0.05
+
+
+def test_busy_cores_from_the_cpu_ticks_between_two_readings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from gankit.train import run
+
+    stat = tmp_path / "stat"  # /proc/stat's first line: user nice system idle iowait irq ...
+    stat.write_text(
+        "cpu  122032 1183916 36480 522762 833 0 167 1282 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+    )
+    assert run._cpu_times(str(stat)) == (1867472, 523595)
+    readings = iter([(10_000, 6_000), (10_400, 6_100)])  # 400 ticks, 100 of them idle
+    monkeypatch.setattr(run, "_cpu_times", lambda: next(readings))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert run.busy_cores(0.0) == pytest.approx(3.0)  # 3/4 of the time busy, on 4 cores
 
 
 def test_unknown_recipe_suggests_a_name(capsys: pytest.CaptureFixture) -> None:
