@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from gankit.metrics.parzen import (
     select_sigma,
     sigma_log_likelihoods,
 )
+from gankit.metrics.standard import parzen_test_log_likelihood
 
 
 def direct_log_density(samples: np.ndarray, x: np.ndarray, sigma: float) -> np.ndarray:
@@ -77,3 +79,23 @@ def test_reference_sigma_grid_and_input_checks() -> None:
     assert mean == pytest.approx(flat_mean, rel=1e-12)
     with pytest.raises(ValueError, match="values each"):
         parzen_log_likelihood(np.zeros((3, 2)), np.zeros((3, 5)), 0.1)
+
+
+@pytest.mark.shared_data
+def test_real_mnist_images_score_near_the_published_true_distribution_value(
+    shared_data: Path,
+) -> None:
+    """10,000 real training images as the "samples", through the metric's whole protocol.
+
+    Theis et al. (arXiv:1511.01844) list 243 nats for samples of the true distribution beside the
+    GAN paper's 225; this implementation gives 241.2 +- 2.1 at sigma 0.167 (measured 2026-11-24).
+    A wrong pixel scale, sigma grid, split or validation slice moves it by tens of nats or more.
+    """
+    from gankit.data import open_dataset
+
+    train = open_dataset("mnist", root=str(shared_data), split="train")
+    samples = train.images[:10000].flatten(1).double() / 255.0
+    result = parzen_test_log_likelihood(samples, "mnist", resolution=28, data_root=str(shared_data))
+    assert result["sigma"] == pytest.approx(DEFAULT_SIGMAS[2])  # 10 ** (-7 / 9) = 0.167
+    assert 238.0 < result[""] < 244.5
+    assert 1.5 < result["std_err"] < 2.7

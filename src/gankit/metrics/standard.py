@@ -261,20 +261,34 @@ def class_accuracy(ctx: EvalContext) -> dict[str, float]:
 @metric("parzen", num=10000, reals=False)
 def parzen(ctx: EvalContext) -> dict[str, float]:
     """Gaussian Parzen-window log-likelihood of the MNIST test set (GAN paper); sigma on validation."""
+    samples = _flat01(ctx.fakes.take(ctx.count(10000), ctx.options.batch_size))
+    return parzen_test_log_likelihood(
+        samples,
+        _domain(ctx),
+        resolution=ctx.fakes.resolution,
+        data_root=ctx.options.data_root,
+        device=ctx.options.device,
+    )
+
+
+def parzen_test_log_likelihood(
+    samples: torch.Tensor,
+    domain: str,
+    *,
+    resolution: int,
+    data_root: str | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """The GAN paper's protocol for samples `[N, D]` in [0, 1]: sigma on validation, LL of test."""
     from gankit.data import open_dataset
     from gankit.metrics.parzen import parzen_log_likelihood, select_sigma
 
-    domain = _domain(ctx)
-    res = ctx.fakes.resolution
-    samples = _flat01(ctx.fakes.take(ctx.count(10000), ctx.options.batch_size))
-    train = open_dataset(domain, root=ctx.options.data_root, resolution=res, split="train")
-    test = open_dataset(domain, root=ctx.options.data_root, resolution=res, split="test")
+    train = open_dataset(domain, root=data_root, resolution=resolution, split="train")
+    test = open_dataset(domain, root=data_root, resolution=resolution, split="test")
     # The reference picks sigma on 1,000 images of the last 10,000 of the training set.
     validation = _flat01(train.images[50000:51000])
     sigma = select_sigma(samples, validation)
-    mean, std_err = parzen_log_likelihood(
-        samples, _flat01(test.images), sigma, device=ctx.options.device
-    )
+    mean, std_err = parzen_log_likelihood(samples, _flat01(test.images), sigma, device=device)
     return {"": mean, "std_err": std_err, "sigma": sigma}
 
 
