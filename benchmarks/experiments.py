@@ -102,6 +102,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="where runs train and are scored: auto (CUDA when visible), cpu, cuda, cuda:N; "
         "several --jobs share one GPU (default auto)",
     )
+    p.add_argument(
+        "--amp",
+        choices=("none", "bf16", "fp16"),
+        default="none",
+        help="mixed precision of training, as gankit train --amp (default none: float32); "
+        "bf16 trains the 2-D MLPs about 1.5x faster on a CPU with AVX512-BF16",
+    )
 
 
 def parse_method(method: str) -> tuple[str, str | None, dict[str, Any]]:
@@ -163,11 +170,12 @@ def train_run(
     recipe_args: dict[str, Any] | None = None,
     batch: int | None = None,
     device: str = "auto",
+    amp: str = "none",
 ) -> Path:
     """Train `recipe` on `data` into `out`; returns the run directory.
 
     With a kimg budget, a run that `out` already holds for the same job (`job.json`: recipe,
-    data, seed, model, packing, recipe args, batch, and the recipe's preset values, so a preset
+    data, seed, model, packing, recipe args, batch, mixed precision, and the recipe's preset values, so a preset
     changed in the code starts the run over) continues from its last checkpoint, so an
     experiment that is re-run after an interruption loses at most one snapshot interval, and a
     finished run is not trained again. A time budget (`minutes`) or another job starts over.
@@ -188,12 +196,20 @@ def train_run(
         "batch": batch,
         "preset": preset_values(recipe, data),
     }
+    if amp != "none":  # absent for float32, so runs started before --amp existed still continue
+        job["amp"] = amp
     resume = minutes is None and _holds_job(out, job)
     if not resume:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         (out / "job.json").write_text(json.dumps(job, sort_keys=True) + "\n")
-    train_cfg: dict[str, Any] = {"out": str(out), "seed": seed, "progress": False, "device": device}
+    train_cfg: dict[str, Any] = {
+        "out": str(out),
+        "seed": seed,
+        "progress": False,
+        "device": device,
+        "amp": amp,
+    }
     if kimg is not None:
         train_cfg["kimg"] = kimg
     if minutes is not None:  # a time budget: ticks and grids at fixed intervals, one snapshot

@@ -57,6 +57,7 @@ def run_one(job: Job) -> dict[str, Any]:
         Path(job["out"]),
         seed=job["seed"],
         device=job["device"],
+        amp=job["amp"],
         kimg=job["kimg"],
         minutes=job["minutes"],
         data_root=job["data_root"],
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> str:
             "num": 200 if args.quick else args.num,
             "data_root": args.data_root,
             "device": args.device,
+            "amp": args.amp,
             "out": str(args.workdir / "mnist_quality" / recipe),
         }
         for recipe in recipes

@@ -65,6 +65,7 @@ def run_one(job: Job) -> dict[str, Any]:
         Path(job["out"]),
         seed=job["seed"],
         device=job["device"],
+        amp=job["amp"],
         kimg=job["kimg"],
         model=model,
         arch=arch,
@@ -82,8 +83,9 @@ def run_one(job: Job) -> dict[str, Any]:
 
 
 def batch_note(result: dict[str, Any]) -> str:
-    """', batch 100' where --batch replaced PacGAN's minibatch, else ''."""
-    return f", batch {result['batch']}" if result.get("batch") else ""
+    """', batch 100' where --batch replaced PacGAN's minibatch, ', bf16' for mixed precision."""
+    batch = f", batch {result['batch']}" if result.get("batch") else ""
+    return batch + (f", {result['amp']}" if result.get("amp", "none") != "none" else "")
 
 
 def build_table(
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> str:
             "kimg": kimg or recipe_budget_kimg(recipe, data),
             "batch": args.batch,
             "device": args.device,
+            "amp": args.amp,
             "recipe_args": parse_recipe_args(args.recipe_arg),
             "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
         }

@@ -61,6 +61,7 @@ def run_one(job: Job) -> dict[str, Any]:
         Path(job["out"]),
         seed=job["seed"],
         device=job["device"],
+        amp=job["amp"],
         kimg=job["kimg"],
         minutes=job["minutes"],
         data_root=job["data_root"],
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> str:
             "num": 500 if args.quick else args.num,
             "data_root": args.data_root,
             "device": args.device,
+            "amp": args.amp,
             "out": str(args.workdir / "stacked_mnist" / f"{recipe}-seed{seed}"),
         }
         for recipe in recipes

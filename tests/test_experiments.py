@@ -255,6 +255,12 @@ def test_experiment_runs_continue_after_an_interruption_and_are_not_retrained(
     experiments.train_run("gan", "ring8", out, **{**job, "seed": 1})
     assert _nimg_and_resumes(out) == (400, 0)
     assert '"lr": 0.0003' in (out / "job.json").read_text()
+    # float32 jobs leave amp out of job.json, so runs saved before --amp existed still continue
+    assert '"amp"' not in (out / "job.json").read_text()
+    experiments.train_run("gan", "ring8", out, **{**job, "seed": 1, "amp": "bf16"})
+    assert _nimg_and_resumes(out) == (400, 0)  # another precision is another job
+    assert '"amp": "bf16"' in (out / "job.json").read_text()
+    assert "amp: bf16" in (out / "config.yaml").read_text()
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x"])
