@@ -15,7 +15,7 @@ preset of the values its paper used (every one can be overridden with `--set rec
 | lsgan   | Mao et al. 2017, arXiv:1611.04076               | least sq.   | 1       | Adam 2e-4, betas (0.5, 0.999)      | 64    | dcgan  |
 
 (*) without batch norm in the critic (layer norm instead), as the WGAN-GP paper prescribes.
-(**) a deviation: the papers' SGD (below) diverged to NaN within 30 kimg on MNIST in gankit (its
+(**) a deviation: the papers' SGD (below) diverged to NaN within 30-45 kimg on MNIST in gankit (its
 MLPs, [-1, 1] data and tanh output), so the default is DCGAN's Adam;
 `--set recipe.args.optimizer=sgd --set recipe.args.lr=0.1` trains with the papers' schedule, and
 `lr=0.05` (the released code halves D's loss; gankit sums its real and fake terms) trained the MLP
