@@ -292,3 +292,52 @@ def test_an_existing_run_is_not_overwritten_and_resume_needs_checkpoints(
     (tmp_path / "empty").mkdir()
     assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
     assert "not a gankit run directory" in capsys.readouterr().err
+
+
+def test_resume_with_a_longer_kimg_rederives_the_default_intervals(tmp_path: Path) -> None:
+    import yaml
+
+    out = tmp_path / "ring"
+    common = ["--no-progress", "--device", "cpu", "--batch", "20", "--threads", "1"]
+    first = ["train", "gan", "--data", "ring8", "--kimg", "0.1", "--out", str(out), *common]
+    assert main([*first, "--sample-kimg", "0.005"]) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())["train"]
+    # 0.1 kimg: ticks every 1/100 (0.001), samples chosen by hand, snapshots every 1/10.
+    assert (saved["tick_kimg"], saved["sample_kimg"], saved["snapshot_kimg"]) == (
+        0.001,
+        0.005,
+        0.01,
+    )
+    assert main(["train", "--resume", str(out), "--kimg", "1"]) == 0
+    resumed = yaml.safe_load((out / "config.yaml").read_text())["train"]
+    # 1 kimg: tick 0.01 and snapshot (and metrics) 0.1; the hand-chosen sample interval stays.
+    assert resumed["tick_kimg"] == 0.01 and resumed["snapshot_kimg"] == 0.1
+    assert resumed["metrics_kimg"] == 0.1 and resumed["sample_kimg"] == 0.005
+    log = (out / "log.txt").read_text()
+    resumed_log = log[log.index("resumed from") :]
+    # Snapshots at 0.2, 0.3, ..., 1.0 kimg; at the old 0.01 there would be one per 0.02-kimg step.
+    assert resumed_log.count("snapshot ckpt-") == 9
+    assert "ticks every 0.01 kimg, samples every 0.005, snapshots every 0.1" in log
+
+
+def test_rederive_intervals_keeps_what_was_given_and_what_is_not_a_default() -> None:
+    from gankit.train.run import rederive_intervals
+
+    saved = {
+        "train": {
+            "kimg": 40.0,
+            "tick_kimg": 0.2,  # the default for 40 kimg (0.4 -> 0.2)
+            "sample_kimg": 1.0,  # the default (1.6 -> 1)
+            "snapshot_kimg": 3.0,  # chosen by hand (the default is 2)
+            "metrics_kimg": 3.0,  # followed the hand-chosen snapshots
+        }
+    }
+    train = rederive_intervals(saved, 4000.0, {"kimg", "sample_kimg"})["train"]
+    assert train == {
+        "kimg": 40.0,  # the override replaces it later
+        "tick_kimg": None,
+        "sample_kimg": 1.0,  # given on the resume's command line: its value wins there
+        "snapshot_kimg": 3.0,
+        "metrics_kimg": 3.0,
+    }
+    assert rederive_intervals(saved, 40.0, {"kimg"}) is saved  # same length: nothing changes

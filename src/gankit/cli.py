@@ -25,7 +25,8 @@ RECIPE_OR_CONFIG is a registered recipe name (see `gankit list`) or a YAML confi
   gankit train progan --data ~/faces --resolution 64 --kimg 2000 --out runs/faces
   gankit train configs/progan-celeba64.yaml --set train.batch_size=32 --set recipe.args.lr=0.0015
   gankit train --resume runs/faces                 # continue exactly where it stopped
-  gankit train --resume runs/faces --kimg 4000     # ... and train longer
+  gankit train --resume runs/faces --kimg 4000     # ... and train longer (default ticks,
+                                                   # samples and snapshots re-spaced for 4000)
   torchrun --nproc_per_node 4 -m gankit train progan --data ~/faces --out runs/faces4
 
 DATA is a built-in (digits, mnist, fashion-mnist, cifar10, stacked-mnist; files are read from

@@ -249,13 +249,46 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
 
 
 def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
-    """The saved config of a run directory, with overrides (e.g. a longer train.kimg) applied."""
+    """The saved config of a run directory, with overrides (e.g. a longer train.kimg) applied.
+
+    A new `train.kimg` re-derives the tick/sample/snapshot/metrics intervals that were the
+    defaults for the old length (see `rederive_intervals`); intervals given explicitly stay."""
     from gankit.config import merge
 
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a gankit run directory (no config.yaml)")
-    return config_from_dict(merge(load_yaml(path), overrides))
+    saved = load_yaml(path)
+    new_kimg = overrides.get("train", {}).get("kimg")
+    if new_kimg is not None:
+        saved = rederive_intervals(saved, new_kimg, set(overrides.get("train", {})))
+    return config_from_dict(merge(saved, overrides))
+
+
+def rederive_intervals(saved: dict[str, Any], new_kimg: float, given: set[str]) -> dict[str, Any]:
+    """`saved` (a config.yaml's dict) with each interval that equals its default for the saved
+    `train.kimg` unset, so that `resolve_defaults` derives it again for `new_kimg`.
+
+    config.yaml records every interval resolved; without this, `--resume RUN --kimg 4000` on a
+    run started with `--kimg 40` would keep ticking, sampling and saving every 0.4-4 kimg.
+    An interval chosen by hand that happens to equal the default is re-derived as well; giving
+    it again on the resume's command line (`given`) pins it."""
+    train = dict(saved.get("train", {}))
+    old_kimg = train.get("kimg")
+    if old_kimg is None or old_kimg == new_kimg:
+        return saved
+    defaults = {f"{kind}_kimg": default_interval(old_kimg, kind) for kind in DEFAULT_INTERVALS}
+    # Metrics follow the snapshots by default: re-derived only along with a derived snapshot.
+    snapshot_derived = _same(train.get("snapshot_kimg"), defaults["snapshot_kimg"])
+    defaults["metrics_kimg"] = defaults["snapshot_kimg"] if snapshot_derived else None
+    for key, default in defaults.items():
+        if key not in given and default is not None and _same(train.get(key), default):
+            train[key] = None
+    return {**saved, "train": train}
+
+
+def _same(value: Any, default: float) -> bool:
+    return isinstance(value, int | float) and math.isclose(value, default, rel_tol=1e-9)
 
 
 def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Path:
