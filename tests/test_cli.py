@@ -294,7 +294,9 @@ def test_an_existing_run_is_not_overwritten_and_resume_needs_checkpoints(
     assert "not a gankit run directory" in capsys.readouterr().err
 
 
-def test_resume_with_a_longer_kimg_rederives_the_default_intervals(tmp_path: Path) -> None:
+def test_resume_with_a_longer_kimg_rederives_the_default_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import yaml
 
     out = tmp_path / "ring"
@@ -318,6 +320,16 @@ def test_resume_with_a_longer_kimg_rederives_the_default_intervals(tmp_path: Pat
     # Snapshots at 0.2, 0.3, ..., 1.0 kimg; at the old 0.01 there would be one per 0.02-kimg step.
     assert resumed_log.count("snapshot ckpt-") == 9
     assert "ticks every 0.01 kimg, samples every 0.005, snapshots every 0.1" in log
+    # The saved config as a new run's file, ten times longer: the same rule.
+    capsys.readouterr()
+    copy = ["train", str(out / "config.yaml"), "--kimg", "10", "--out", str(tmp_path / "copy")]
+    assert main([*copy, "--dry-run"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)["train"]
+    assert (printed["tick_kimg"], printed["sample_kimg"], printed["snapshot_kimg"]) == (
+        0.1,
+        0.005,
+        1.0,
+    )
 
 
 def test_rederive_intervals_keeps_what_was_given_and_what_is_not_a_default() -> None:

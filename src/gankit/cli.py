@@ -237,7 +237,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import ConfigError, apply_override, config_from_dict, merge
-    from gankit.train.run import load_run_config, train
+    from gankit.train.run import load_run_config, train, with_new_length
 
     overrides = _flag_overrides(args)
     for assignment in args.overrides:
@@ -254,7 +254,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             "name a recipe (e.g. `gankit train progan`) or a YAML config, or use --resume RUN_DIR"
         )
-    config = config_from_dict(merge(_base_config(args.recipe_or_config), overrides))
+    base = with_new_length(_base_config(args.recipe_or_config), overrides)
+    config = config_from_dict(merge(base, overrides))
     train(config, dry_run=args.dry_run)
     return 0
 

@@ -258,11 +258,16 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a gankit run directory (no config.yaml)")
-    saved = load_yaml(path)
-    new_kimg = overrides.get("train", {}).get("kimg")
-    if new_kimg is not None:
-        saved = rederive_intervals(saved, new_kimg, set(overrides.get("train", {})))
-    return config_from_dict(merge(saved, overrides))
+    return config_from_dict(merge(with_new_length(load_yaml(path), overrides), overrides))
+
+
+def with_new_length(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (a run's config.yaml, or a file given to `gankit train`) made ready for
+    `overrides`: a new `train.kimg` there re-derives the default intervals (`rederive_intervals`)."""
+    given = overrides.get("train", {})
+    if given.get("kimg") is None:
+        return saved
+    return rederive_intervals(saved, given["kimg"], set(given))
 
 
 def rederive_intervals(saved: dict[str, Any], new_kimg: float, given: set[str]) -> dict[str, Any]:
