@@ -320,6 +320,11 @@ def test_resume_with_a_longer_kimg_rederives_the_default_intervals(
     # Snapshots at 0.2, 0.3, ..., 1.0 kimg; at the old 0.01 there would be one per 0.02-kimg step.
     assert resumed_log.count("snapshot ckpt-") == 9
     assert "ticks every 0.01 kimg, samples every 0.005, snapshots every 0.1" in log
+    # A shorter --kimg than the run has trained is refused, and config.yaml stays as it was.
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--kimg", "0.5"]) == 2
+    assert "already trained 1 kimg, more than --kimg 0.5" in capsys.readouterr().err
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["kimg"] == 1
     # The saved config as a new run's file, ten times longer: the same rule.
     capsys.readouterr()
     copy = ["train", str(out / "config.yaml"), "--kimg", "10", "--out", str(tmp_path / "copy")]

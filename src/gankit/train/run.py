@@ -15,6 +15,7 @@ from torch import nn
 
 from gankit.config import (
     Config,
+    TrainConfig,
     check_arguments,
     config_from_dict,
     config_to_dict,
@@ -296,6 +297,17 @@ def _same(value: Any, default: float) -> bool:
     return isinstance(value, int | float) and math.isclose(value, default, rel_tol=1e-9)
 
 
+def check_resume_length(cur_nimg: int, train: TrainConfig) -> None:
+    """Refuse a resume whose `--kimg` is shorter than what the run has already trained (a
+    finished run overshoots its kimg by less than one batch, which is not shorter)."""
+    if cur_nimg > round(train.kimg * 1000) + train.batch_size:
+        raise ConfigError(
+            f"the run has already trained {cur_nimg / 1000:g} kimg, more than --kimg "
+            f"{train.kimg:g}; resume with a --kimg above {cur_nimg / 1000:g} to train longer, "
+            "or without --kimg to finish the length it was started with"
+        )
+
+
 def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Path:
     """Build everything from `config` and train; returns the run directory."""
     validate(config)
@@ -376,6 +388,9 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
         print(dump_config(config), end="")
         return run_dir
     prepare_run_dir(run_dir, resume)
+    resumed = ckpt.load_latest(run_dir, map_location=device) if resume else None
+    if resumed:  # before config.yaml is rewritten: a refused resume leaves the run as it was
+        check_resume_length(int(resumed[1]["cur_nimg"]), config.train)
     logger = RunLogger(run_dir, enabled=dist.is_main)
     if dist.is_main:
         save_config(config, run_dir / "config.yaml")
@@ -390,10 +405,15 @@ def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
     trainer = Trainer(
         built.nets, built.recipe, built.dataset, run_dir, options, dist, logger, evaluate
     )
-    if resume:
-        path, state = ckpt.load_latest(run_dir, map_location=device)
+    if resumed:
+        path, state = resumed
         trainer.load_state_dict(state)
-        logger.info(f"resumed from {path} at {trainer.cur_nimg / 1000:.1f} kimg")
+        logger.info(f"resumed from {path} at {trainer.cur_nimg / 1000:g} kimg")
+        if trainer.cur_nimg >= round(config.train.kimg * 1000):
+            logger.info(
+                f"the run has already trained its {config.train.kimg:g} kimg; give a larger "
+                "--kimg to train longer"
+            )
     try:
         trainer.run()
     finally:
