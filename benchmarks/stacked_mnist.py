@@ -115,7 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=positive_float,
         default=None,
         help="thousand real images per run (default: the recipe's stacked-mnist budget, "
-        "3,000 kimg for the DCGAN recipes: about 2.3 h on one CPU core); the same on any machine",
+        "3,000 kimg for the DCGAN recipes: about 1 h on one CPU core); the same on any machine",
     )
     budget.add_argument(
         "--minutes", type=positive_float, default=None, help="a time budget per run instead"

@@ -90,14 +90,14 @@ MOMENTUM_RAMP_KIMG = 250 * 50.0  # the pylearn2 configs: 250 epochs of the 50k M
 MIN_SGD_LR = 1e-6
 
 #: Default training budgets (kimg = thousands of real samples shown to D) for the built-in data.
-#: 2-D mixtures: 4,000 kimg is 40k steps at batch 100, 15-19 min on one CPU core (PacGAN's MLPs
-#: cost about 1 GFLOP, some 23 ms, per D + G step); MNIST-like: what the DCGAN/GAN papers trained.
+#: 2-D mixtures: 4,000 kimg is 40k steps at batch 100, about 12 min on one idle CPU core (PacGAN's
+#: MLPs cost about 1 GFLOP, some 18 ms, per D + G step); MNIST-like: what the DCGAN/GAN papers trained.
 BUDGETS_KIMG = {
     # The budgets that reached the targets of benchmarks/RESULTS.md: ring8, gan: 8/8 modes with
     # >= 95% high quality on every seed; grid25, lsgan with a packed D (pack 2): 24.6/25 modes
-    # with 92% over 5 seeds (about 33 min on one CPU core; plain lsgan keeps ~22 modes there).
-    # stacked-mnist, dcgan with pack 2: 1,000/1,000 modes with KL 0.092 and 0.073 at 3,000 kimg
-    # (two seeds).
+    # with 92% over 5 seeds (about 17 min on one CPU core; plain lsgan keeps ~21 modes there).
+    # stacked-mnist, dcgan with pack 2: 1,000/1,000 modes with KL 0.097 +- 0.016 at 3,000 kimg
+    # (5 seeds, about an hour each on one CPU core).
     "ring8": 4000.0,
     "grid25": 8000.0,
     "digits": 200.0,
