@@ -198,6 +198,12 @@ def test_stacked_mnist_budget_is_the_recipes_unless_kimg_or_minutes_are_given(
     assert budget(module.parse_args(["--minutes", "7"]), "dcgan") == (1e9, 7.0)
     assert budget(module.parse_args(["--quick", "--kimg", "9"]), "dcgan") == (0.256, None)
     assert module.budget_label(module.parse_args([]), [(3000.0, None)]) == "3000 kimg per run"
+    assert list(module.seeds_of(module.parse_args(["--seeds", "3", "--first-seed", "2"]))) == [
+        2,
+        3,
+        4,
+    ]
+    assert list(module.seeds_of(module.parse_args(["--quick", "--seeds", "3"]))) == [0]
     with pytest.raises(SystemExit):
         module.parse_args(["--kimg", "500", "--minutes", "7"])
     assert "not allowed with argument" in capsys.readouterr().err
