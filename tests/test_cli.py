@@ -358,3 +358,5 @@ def test_rederive_intervals_keeps_what_was_given_and_what_is_not_a_default() -> 
         "metrics_kimg": 3.0,
     }
     assert rederive_intervals(saved, 40.0, {"kimg"}) is saved  # same length: nothing changes
+    broken = {"train": {"kimg": "forty", "tick_kimg": 0.2}}  # the type check reports this later
+    assert rederive_intervals(broken, 4000.0, {"kimg"}) is broken

@@ -237,7 +237,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import ConfigError, apply_override, config_from_dict, merge
-    from gankit.train.run import load_run_config, train, with_new_length
+    from gankit.train.run import load_run_config, merge_overrides, train
 
     overrides = _flag_overrides(args)
     for assignment in args.overrides:
@@ -254,8 +254,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             "name a recipe (e.g. `gankit train progan`) or a YAML config, or use --resume RUN_DIR"
         )
-    base = with_new_length(_base_config(args.recipe_or_config), overrides)
-    config = config_from_dict(merge(base, overrides))
+    config = config_from_dict(merge_overrides(_base_config(args.recipe_or_config), overrides))
     train(config, dry_run=args.dry_run)
     return 0
 

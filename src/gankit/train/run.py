@@ -254,21 +254,22 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
 
     A new `train.kimg` re-derives the tick/sample/snapshot/metrics intervals that were the
     defaults for the old length (see `rederive_intervals`); intervals given explicitly stay."""
-    from gankit.config import merge
-
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a gankit run directory (no config.yaml)")
-    return config_from_dict(merge(with_new_length(load_yaml(path), overrides), overrides))
+    return config_from_dict(merge_overrides(load_yaml(path), overrides))
 
 
-def with_new_length(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """A saved config (a run's config.yaml, or a file given to `gankit train`) made ready for
-    `overrides`: a new `train.kimg` there re-derives the default intervals (`rederive_intervals`)."""
+def merge_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (a run's config.yaml, or a file given to `gankit train`) with `overrides`
+    merged in; a new `train.kimg` there first re-derives the default intervals
+    (`rederive_intervals`)."""
+    from gankit.config import merge
+
     given = overrides.get("train", {})
-    if given.get("kimg") is None:
-        return saved
-    return rederive_intervals(saved, given["kimg"], set(given))
+    if given.get("kimg") is not None:
+        saved = rederive_intervals(saved, given["kimg"], set(given))
+    return merge(saved, overrides)
 
 
 def rederive_intervals(saved: dict[str, Any], new_kimg: float, given: set[str]) -> dict[str, Any]:
@@ -281,8 +282,8 @@ def rederive_intervals(saved: dict[str, Any], new_kimg: float, given: set[str]) 
     it again on the resume's command line (`given`) pins it."""
     train = dict(saved.get("train", {}))
     old_kimg = train.get("kimg")
-    if old_kimg is None or old_kimg == new_kimg:
-        return saved
+    if not isinstance(old_kimg, int | float) or old_kimg == new_kimg:
+        return saved  # unset, the same, or not a number (config_from_dict then names the error)
     defaults = {f"{kind}_kimg": default_interval(old_kimg, kind) for kind in DEFAULT_INTERVALS}
     # Metrics follow the snapshots by default: re-derived only along with a derived snapshot.
     snapshot_derived = _same(train.get("snapshot_kimg"), defaults["snapshot_kimg"])
