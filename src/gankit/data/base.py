@@ -6,9 +6,38 @@ The loop converts to float [-1, 1] once, on the device. Models are built from a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
+
+
+def collate(items: Any) -> Any:
+    """The training loader's collate: a batch that `BatchView` gathered in one go (a dict of
+    batched tensors) passes as it is; a list of items is stacked as torch does."""
+    return items if isinstance(items, dict) else default_collate(items)
+
+
+class BatchView(Dataset):
+    """How the training loader sees a dataset: a minibatch is one `gather(indices)` call where
+    the dataset has one (the in-memory datasets), one `dataset[i]` per item elsewhere. Indexing
+    a tensor once per item cost a small 2-D network's step more than its data was worth.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> Any:
+        gather = getattr(self.dataset, "gather", None)
+        return gather(indices) if gather is not None else [self.dataset[i] for i in indices]
 
 
 class ImageDataset(Dataset):
@@ -28,7 +57,15 @@ class ImageDataset(Dataset):
         raise NotImplementedError
 
 
-class ArrayDataset(ImageDataset):
+class GathersBatches:
+    """For datasets held as tensors whose `__getitem__` also takes an index tensor."""
+
+    def gather(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The items at `indices` as one batch, as `default_collate` would stack them."""
+        return self.__getitem__(torch.as_tensor(indices, dtype=torch.int64))  # type: ignore[attr-defined]
+
+
+class ArrayDataset(GathersBatches, ImageDataset):
     """Images held in memory as one uint8 array `[N, C, H, W]`, with optional labels `[N]`."""
 
     def __init__(

@@ -39,7 +39,7 @@ class InfiniteBatchSampler(Sampler[list[int]]):
         self.num_items, self.global_batch = num_items, global_batch
         self.seed, self.start_nimg, self.shuffle = seed, start_nimg, shuffle
         self.rank, self.world_size = rank, world_size
-        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
+        self._epoch, self._perm = -1, []
 
     def _item(self, position: int) -> int:
         epoch, offset = divmod(position, self.num_items)
@@ -47,8 +47,11 @@ class InfiniteBatchSampler(Sampler[list[int]]):
             return offset
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm, self._epoch = torch.randperm(self.num_items, generator=gen), epoch
-        return int(self._perm[offset])
+            # A list, not a tensor: indexing a tensor once per item cost more than a small
+            # network's step spends in its data.
+            self._perm = torch.randperm(self.num_items, generator=gen).tolist()
+            self._epoch = epoch
+        return self._perm[offset]
 
     def __iter__(self) -> Iterator[list[int]]:
         per_rank = self.global_batch // self.world_size

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gankit.data.base import ArrayDataset, ImageDataset
+from gankit.data.base import ArrayDataset, GathersBatches, ImageDataset
 from gankit.data.builtin import mnist
 from gankit.data.imaging import zero_pad
 from gankit.errors import ConfigError
@@ -34,7 +34,7 @@ RESOLUTIONS = (28, 32)
 NUM_MODES = 1000
 
 
-class StackedMNIST(ImageDataset):
+class StackedMNIST(GathersBatches, ImageDataset):
     """Items `{"img": uint8 [3, R, R], "label": int64 mode}` composed from an MNIST dataset.
 
     `digits` is MNIST as gankit loads it (uint8 `[M, 1, 28, 28]` images with labels 0-9);

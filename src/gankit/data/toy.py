@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import Dataset
 
+from gankit.data.base import GathersBatches
 from gankit.errors import ConfigError
 from gankit.registry import DATASETS
 
@@ -76,7 +77,7 @@ GRID25 = grid_mixture()
 MIXTURES = {"ring8": RING8, "grid25": GRID25}
 
 
-class MixtureDataset(Dataset):
+class MixtureDataset(GathersBatches, Dataset):
     """A fixed seeded sample of a `Mixture2D`: items `{"points": float32 [2]}`."""
 
     resolution: int = 0

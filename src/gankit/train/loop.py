@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from gankit.data.base import ImageDataset
+from gankit.data.base import BatchView, ImageDataset, collate
 from gankit.data.sampler import InfiniteBatchSampler
 from gankit.errors import ConfigError, TrainingDivergedError
 from gankit.recipes.base import Phase, Recipe, Stage, StepContext
@@ -35,7 +35,7 @@ from gankit.train.distributed import (
     barrier,
     broadcast_module,
 )
-from gankit.train.ema import ema_beta, update_ema
+from gankit.train.ema import MovingAverage, ema_beta
 from gankit.train.logging import RunLogger
 from gankit.viz import make_grid, save_grid
 
@@ -96,6 +96,7 @@ class Trainer:
             else {}
         )
         self.G_ema = self._make_ema()
+        self.ema = None if self.G_ema is None else MovingAverage(self.G_ema, nets["G"])
         self.step_nets = self._maybe_compile(nets)
         self.generator = torch.Generator(self.device).manual_seed(options.seed * 7919 + dist.rank)
         self.cur_nimg, self.cur_iter = 0, 0
@@ -246,8 +247,8 @@ class Trainer:
         for phase in self.phases:
             if self.cur_iter % phase.every == 0:
                 self._run_phase(phase, batch, ctx)
-        if self.G_ema is not None:
-            update_ema(self.G_ema, self.nets["G"], ema_beta(stage.batch_size, self.opt.ema_kimg))
+        if self.ema is not None:
+            self.ema.update(ema_beta(stage.batch_size, self.opt.ema_kimg))
         self.cur_nimg += stage.batch_size
         self.cur_iter += 1
 
@@ -300,11 +301,12 @@ class Trainer:
         )
         workers = self.opt.workers
         return DataLoader(
-            self.dataset,
+            BatchView(self.dataset),
             batch_sampler=sampler,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if workers else None,
+            collate_fn=collate,
             # The loader's own generator keeps worker seeding off the global RNG (exact resume).
             generator=torch.Generator().manual_seed(self.opt.seed),
         )
