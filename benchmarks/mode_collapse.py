@@ -1,7 +1,8 @@
 """Mode collapse on 2-D Gaussian mixtures, the VEEGAN/PacGAN protocol (issue 4, experiment 1).
 
 For each recipe, dataset (ring8, grid25) and seed: train the MLP G and D of the PacGAN setup
-(G: 4 x 400 ReLU + batch norm, z of 2; D: 3 x 200 maxout with 5 pieces; minibatch 100) and score
+(G: 4 x 400 ReLU + batch norm, z of 2; D: 3 x 200 maxout with 5 pieces; minibatch 100; `--nets
+gankit` trains gankit's default 2-D nets instead, G 8 x 128 and D 3 x 128 maxout) and score
 2,500 samples of G: modes covered (a mode is covered by at least one sample within 3 sigma of it),
 the fraction of such high-quality samples, and the reverse KL of the covered-mode histogram to
 uniform. The table gives mean +- standard deviation over seeds next to the published rows.
@@ -42,6 +43,9 @@ from experiments import (
 
 DATASETS = ("ring8", "grid25")
 POINT_BATCH = 100  # PacGAN's minibatch on the 2-D mixtures
+#: Which G and D widths a run trains: the protocol's (PacGAN's code) or `gankit train`'s defaults.
+NETS = ("pacgan", "gankit")
+NET_SUFFIX = {"pacgan": "", "gankit": "-gankit-nets"}  # in the run folder's name
 #: Methods: a recipe, or a recipe whose D is packed (PacGAN, arXiv:1712.04086) with `+packM`.
 RECIPES = ("gan", "wgan-gp", "sngan", "lsgan", "gan+pack4")
 
@@ -56,7 +60,11 @@ PUBLISHED = {
 
 def run_one(job: Job) -> dict[str, Any]:
     """Train one recipe on one mixture and score 2,500 samples of its G."""
+    from gankit.models.mlp import PACGAN_POINT_WIDTHS
+
     recipe, model, arch = parse_method(job["recipe"])
+    if job.get("nets", "pacgan") == "pacgan":
+        arch = {**{k: list(v) for k, v in PACGAN_POINT_WIDTHS.items()}, **arch}
     # PacGAN's minibatch is 100 packed samples: m x 100 points per step for packing degree m.
     batch = job["batch"] or POINT_BATCH * arch.get("pack", 1)
     run_dir = train_run(
@@ -83,9 +91,11 @@ def run_one(job: Job) -> dict[str, Any]:
 
 
 def batch_note(result: dict[str, Any]) -> str:
-    """', batch 100' where --batch replaced PacGAN's minibatch, ', bf16' for mixed precision."""
+    """', batch 100' where --batch replaced PacGAN's minibatch, ', gankit nets' where --nets
+    replaced PacGAN's widths, ', bf16' for mixed precision."""
     batch = f", batch {result['batch']}" if result.get("batch") else ""
-    return batch + (f", {result['amp']}" if result.get("amp", "none") != "none" else "")
+    nets = ", gankit nets" if result.get("nets") == "gankit" else ""
+    return batch + nets + (f", {result['amp']}" if result.get("amp", "none") != "none" else "")
 
 
 def build_table(
@@ -149,6 +159,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "keeps the number of steps of the unpacked recipe at the same kimg)",
     )
     p.add_argument(
+        "--nets",
+        choices=NETS,
+        default="pacgan",
+        help="the G and D widths: pacgan (default), the protocol's G 4 x 400 and D 3 x 200 maxout;\n"
+        "gankit, `gankit train`'s 2-D default, G 8 x 128 and D 3 x 128 maxout (half the time or less)",
+    )
+    p.add_argument(
         "--recipe-arg",
         action="append",
         default=[],
@@ -188,10 +205,15 @@ def main(argv: list[str] | None = None) -> str:
             "seed": seed,
             "kimg": kimg or recipe_budget_kimg(recipe, data),
             "batch": args.batch,
+            "nets": args.nets,
             "device": args.device,
             "amp": args.amp,
             "recipe_args": parse_recipe_args(args.recipe_arg),
-            "out": str(args.workdir / "mode_collapse" / f"{data}-{recipe}-seed{seed}"),
+            "out": str(
+                args.workdir
+                / "mode_collapse"
+                / f"{data}-{recipe}{NET_SUFFIX[args.nets]}-seed{seed}"
+            ),
         }
         for data in args.datasets
         for recipe in recipes

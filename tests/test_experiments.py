@@ -77,6 +77,24 @@ def test_mode_collapse_batch_packs_the_same_points_into_fewer_inputs(tmp_path: P
     assert "batch_size: 100" in config and "pack: 2" in config
 
 
+def test_mode_collapse_trains_pacgans_widths_unless_asked_for_gankits(tmp_path: Path) -> None:
+    import yaml
+
+    module = _load("mode_collapse")
+    args = ["--quick", "--jobs", "1", "--datasets", "ring8", "--recipes", "gan"]
+    module.main([*args, "--workdir", str(tmp_path)])
+    table = module.main([*args, "--workdir", str(tmp_path), "--nets", "gankit"])
+    [row] = [r for r in _rows(table) if r[1].startswith("gankit")]
+    assert row[1] == "gankit gan (1 seed, 0.3 kimg, gankit nets)"
+    runs = tmp_path / "mode_collapse"
+    protocol = yaml.safe_load((runs / "ring8-gan-seed0" / "config.yaml").read_text())
+    assert protocol["model"]["arch"]["g_hidden"] == [400] * 4
+    assert protocol["model"]["arch"]["d_hidden"] == [200] * 3
+    narrow = yaml.safe_load((runs / "ring8-gan-gankit-nets-seed0" / "config.yaml").read_text())
+    assert narrow["model"]["arch"]["g_hidden"] == [128] * 8
+    assert narrow["model"]["arch"]["d_hidden"] == [128] * 3
+
+
 def test_mode_collapse_datasets_picks_the_mixtures_and_refuses_unknown_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -62,15 +62,25 @@ def test_image_defaults_are_the_papers_mnist_model() -> None:
     assert maxouts[0].linear.weight.abs().max() <= 0.005
 
 
-def test_point_defaults_are_pacgans_2d_model() -> None:
+def test_point_defaults_are_pacgans_2d_model_narrower_and_deeper() -> None:
     nets = mlp.build(0, 0)
     G, D = nets["G"], nets["D"]
     assert G.z_dim == 2 and G.output_kind == "points"
     assert G.img_resolution == 0 and G.img_channels == 0
+    assert [m.num_features for m in G.modules() if isinstance(m, nn.BatchNorm1d)] == [128] * 8
+    maxouts = [m for m in D.modules() if isinstance(m, mlp.Maxout)]
+    assert [(m.out_features, m.pieces) for m in maxouts] == [(128, 5)] * 3
+    assert all(m.p == 0.0 for m in D.modules() if isinstance(m, nn.Dropout))
+    assert abs(G.net[0].weight.std().item() - 0.02) < 0.002  # PacGAN's N(0, 0.02)
+    assert abs(maxouts[1].linear.weight.std().item() - 0.02) < 0.002
+
+
+def test_pacgan_widths_give_the_protocols_2d_model() -> None:
+    nets = mlp.build(0, 0, **mlp.PACGAN_POINT_WIDTHS)
+    G, D = nets["G"], nets["D"]
     assert [m.num_features for m in G.modules() if isinstance(m, nn.BatchNorm1d)] == [400] * 4
     maxouts = [m for m in D.modules() if isinstance(m, mlp.Maxout)]
     assert [(m.out_features, m.pieces) for m in maxouts] == [(200, 5)] * 3
-    assert all(m.p == 0.0 for m in D.modules() if isinstance(m, nn.Dropout))
     assert abs(maxouts[1].linear.weight.std().item() - 0.02) < 0.001
 
 

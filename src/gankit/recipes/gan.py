@@ -32,7 +32,8 @@ CIFAR-10 experiments (alpha = 2e-4, beta1 = 0, beta2 = 0.9, n_dis = 5, batch 64)
 4 (Adam, beta1 = 0.5, learning rate 2e-4), with the 0-1 coding a = 0, b = c = 1 (CycleGAN's).
 
 On 2-D point data (`ring8`, `grid25`) every preset trains the MLP of the VEEGAN/PacGAN protocol
-with minibatch 100 (PacGAN's code), `gan` uses that code's Adam (lr 1e-4, beta1 0.8) instead of the
+narrowed and deepened (G 8 x 128, D 3 x 128 maxout, where PacGAN has 4 x 400 and 3 x 200; see
+`gankit.models.mlp`) with minibatch 100 (PacGAN's code), `gan` uses that code's Adam (lr 1e-4, beta1 0.8) instead of the
 paper's MNIST SGD schedule, and `wgan-gp` uses its paper's toy-data values (the released
 `gan_toy.py`: lambda 0.1, Adam betas (0.5, 0.9)) instead of the image values (lambda 10). No preset
 averages G (G_ema is a copy of G, `ema_kimg` 0), as in the papers; set `--ema-kimg` to turn
@@ -46,7 +47,10 @@ the constant rate had 4.5% on grid25 at 600 kimg; 4,000 kimg, the ring8 default:
 grid25 the loss matters most: at 4,000 kimg over 5 seeds, lsgan covers 22.6/25 modes with 87%
 high-quality samples, where gan drops whole rows of the grid (18-20 modes); with PacGAN's packed D
 (`model.arch.pack=2`, minibatch 100) and 8,000 kimg, the grid25 default, lsgan covers 24.6/25 with
-92% (5 seeds). `r1_gamma=g` (off in every preset) adds the R1 penalty of Mescheder et al. 2018
+92% (5 seeds). Those numbers were measured with PacGAN's widths. With the narrow deep default
+nets, lsgan with a packed D covers 8/8 ring modes with 98.6% high-quality samples and 25/25 grid
+modes with 94.0% (5 seeds each, one thread), where gan on the ring drops modes on some seeds
+(7.6/8 over 5 seeds with D 3 x 64). `r1_gamma=g` (off in every preset) adds the R1 penalty of Mescheder et al. 2018
 (arXiv:1801.04406), g/2 |grad_x D(x)|^2 at the reals, to every D step."""
 
 from __future__ import annotations
@@ -90,12 +94,14 @@ MOMENTUM_RAMP_KIMG = 250 * 50.0  # the pylearn2 configs: 250 epochs of the 50k M
 MIN_SGD_LR = 1e-6
 
 #: Default training budgets (kimg = thousands of real samples shown to D) for the built-in data.
-#: 2-D mixtures: 4,000 kimg is 40k steps at batch 100, about 12 min on one idle CPU core (PacGAN's
-#: MLPs cost about 1 GFLOP, some 18 ms, per D + G step); MNIST-like: what the DCGAN/GAN papers trained.
+#: 2-D mixtures: 4,000 kimg is 40k steps at batch 100, about 4 min on a CPU with gankit's narrow
+#: deep nets (12 with PacGAN's, whose D + G step costs about 1 GFLOP); MNIST-like: what the
+#: DCGAN/GAN papers trained.
 BUDGETS_KIMG = {
-    # The budgets that reached the targets of benchmarks/RESULTS.md: ring8, gan: 8/8 modes with
-    # >= 95% high quality on every seed; grid25, lsgan with a packed D (pack 2): 24.6/25 modes
-    # with 92% over 5 seeds (about 17 min on one CPU core; plain lsgan keeps ~21 modes there).
+    # The budgets that reached the targets of benchmarks/RESULTS.md with lsgan and a packed D
+    # (pack 2) on the default nets: ring8 8/8 modes with 98.6% high quality, grid25 25/25 with
+    # 94.0% (5 seeds each; about 4 and 9 min on a 2-core CPU). With PacGAN's nets gan covered
+    # 8/8 ring modes with 96.7% and packed lsgan 24.6/25 grid modes with 92% (12 and 17 min).
     # stacked-mnist, dcgan with pack 2: 1,000/1,000 modes with KL 0.097 +- 0.016 at 3,000 kimg
     # (5 seeds, about an hour each on one CPU core).
     "ring8": 4000.0,
