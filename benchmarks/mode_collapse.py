@@ -163,7 +163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=NETS,
         default="pacgan",
         help="the G and D widths: pacgan (default), the protocol's G 4 x 400 and D 3 x 200 maxout;\n"
-        "gankit, `gankit train`'s 2-D default, G 8 x 128 and D 3 x 128 maxout (half the time or less)",
+        "gankit, `gankit train`'s 2-D default, G 8 x 128 and D 3 x 128 maxout (half the time or less on one core)",
     )
     p.add_argument(
         "--recipe-arg",
