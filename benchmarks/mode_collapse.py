@@ -43,9 +43,9 @@ from experiments import (
 
 DATASETS = ("ring8", "grid25")
 POINT_BATCH = 100  # PacGAN's minibatch on the 2-D mixtures
-#: Which G and D widths a run trains: the protocol's (PacGAN's code) or `gankit train`'s defaults.
-NETS = ("pacgan", "gankit")
-NET_SUFFIX = {"pacgan": "", "gankit": "-gankit-nets"}  # in the run folder's name
+#: Which G and D widths a run trains (the protocol's, PacGAN's code, or `gankit train`'s
+#: defaults) -> what the run folder's name says of them.
+NET_SUFFIX = {"pacgan": "", "gankit": "-gankit-nets"}
 #: Methods: a recipe, or a recipe whose D is packed (PacGAN, arXiv:1712.04086) with `+packM`.
 RECIPES = ("gan", "wgan-gp", "sngan", "lsgan", "gan+pack4")
 
@@ -160,7 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--nets",
-        choices=NETS,
+        choices=list(NET_SUFFIX),
         default="pacgan",
         help="the G and D widths: pacgan (default), the protocol's G 4 x 400 and D 3 x 200 maxout;\n"
         "gankit, `gankit train`'s 2-D default, G 8 x 128 and D 3 x 128 maxout (half the time or less on one core)",

@@ -14,8 +14,8 @@ D: maxout 200 units x 5 pieces, three times, -> 1 logit, no batch norm. Weights 
 That code builds a dropout variant of D (0.2 input, 0.5 hidden) but trains with it switched off,
 so the default dropout for points is none. gankit's default widths for points are narrower and
 deeper than PacGAN's (`PACGAN_POINT_WIDTHS` gives those back): G 8 x 128, D 3 x 128 maxout. A
-run of the 2-D default budgets takes half the time or less on one CPU core, and lsgan with a packed D
-meets both mixtures' targets with them on 5 seeds (ring8 8/8 modes with 98.6% high-quality
+run of the 2-D default budgets takes half the time or less on one CPU core, and lsgan with a
+packed D meets both mixtures' targets with them on 5 seeds (ring8 8/8 modes with 98.6% high-quality
 samples, grid25 25/25 with 94.0%; benchmarks/RESULTS.md, section "Narrow deep nets for the 2-D
 mixtures"). Depth, not width, lets G jump between modes steeply (grid25, seed 0, D 3 x 64: G 4 x
 128 put 79% of its samples within 3 sigma of a mode, 6 x 128 89%, 8 x 128 91%), and the wider D

@@ -33,8 +33,8 @@ CIFAR-10 experiments (alpha = 2e-4, beta1 = 0, beta2 = 0.9, n_dis = 5, batch 64)
 
 On 2-D point data (`ring8`, `grid25`) every preset trains the MLP of the VEEGAN/PacGAN protocol
 narrowed and deepened (G 8 x 128, D 3 x 128 maxout, where PacGAN has 4 x 400 and 3 x 200; see
-`gankit.models.mlp`) with minibatch 100 (PacGAN's code), `gan` uses that code's Adam (lr 1e-4, beta1 0.8) instead of the
-paper's MNIST SGD schedule, and `wgan-gp` uses its paper's toy-data values (the released
+`gankit.models.mlp`) with minibatch 100 (PacGAN's code), `gan` uses that code's Adam (lr 1e-4,
+beta1 0.8) instead of the paper's MNIST SGD schedule, and `wgan-gp` uses its paper's toy-data values (the released
 `gan_toy.py`: lambda 0.1, Adam betas (0.5, 0.9)) instead of the image values (lambda 10). No preset
 averages G (G_ema is a copy of G, `ema_kimg` 0), as in the papers; set `--ema-kimg` to turn
 averaging on. `lr_rampdown=f` lets an Adam/RMSprop learning rate fall linearly to 0 over the last
@@ -50,8 +50,8 @@ high-quality samples, where gan drops whole rows of the grid (18-20 modes); with
 92% (5 seeds). Those numbers were measured with PacGAN's widths. With the narrow deep default
 nets, lsgan with a packed D covers 8/8 ring modes with 98.6% high-quality samples and 25/25 grid
 modes with 94.0% (5 seeds each, one thread), where gan on the ring drops modes on some seeds
-(7.6/8 over 5 seeds with D 3 x 64). `r1_gamma=g` (off in every preset) adds the R1 penalty of Mescheder et al. 2018
-(arXiv:1801.04406), g/2 |grad_x D(x)|^2 at the reals, to every D step."""
+(7.6/8 over 5 seeds with D 3 x 64). `r1_gamma=g` (off in every preset) adds the R1 penalty of
+Mescheder et al. 2018 (arXiv:1801.04406), g/2 |grad_x D(x)|^2 at the reals, to every D step."""
 
 from __future__ import annotations
 
