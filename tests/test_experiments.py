@@ -457,3 +457,14 @@ def test_optimizer_step_quick_times_every_kernel() -> None:
     for row in rows[:2]:
         assert all(float(ms) > 0 for ms in row[1:])
     assert float(rows[2][1]) > 0 and rows[2][2] == "" and float(rows[2][3]) > 0
+
+
+def test_batchnorm_stats_quick_scores_every_kept_checkpoint_three_ways() -> None:
+    module = _load("batchnorm_stats")
+    rows = _rows(module.main(["--quick"]))
+    assert [(r[0], r[1]) for r in rows] == [("quick-ring8", k) for k in ("1.6", "1.8", "2")]
+    for row in rows:
+        for cell in (row[2], row[4]):
+            match = re.fullmatch(r"(\d) modes, (\d+\.\d)%", cell)
+            assert match and int(match[1]) <= 8 and float(match[2]) <= 100, cell
+        assert re.fullmatch(r"\d(-\d)? modes, [\d.]+ / [\d.]+ / [\d.]+%", row[3]), row[3]

@@ -338,3 +338,45 @@ def test_build_without_placing_leaves_the_nets_in_their_default_format(tmp_path:
     )
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     assert conv_unplaced.is_contiguous() and torch.equal(conv, conv_unplaced)
+
+
+def test_g_ema_samples_and_is_saved_with_precise_batchnorm_statistics(tmp_path: Path) -> None:
+    """2-D lsgan (G with batch norm): before G_ema samples or is saved, its statistics become
+    those of the loop's seeded 16k latents (eval mode then gives train mode's outputs on them),
+    not G's running average; training goes on bit for bit as in a run that never sampled."""
+    from gankit.config import config_from_dict
+    from gankit.train.checkpoint import load_latest
+    from gankit.train.loop import BN_STATS_SAMPLES
+    from gankit.train.run import build_trainer
+
+    def trainer(out: Path) -> Trainer:
+        train_cfg = {"out": str(out), "kimg": 1.0, "seed": 3, "progress": False,
+                     "device": "cpu", "ema_kimg": 0.2}  # fmt: skip
+        config = {"recipe": {"name": "lsgan"}, "data": {"name": "ring8"}, "train": train_cfg}
+        return build_trainer(config_from_dict(config))
+
+    plain, sampled = trainer(tmp_path / "plain"), trainer(tmp_path / "sampled")
+    for _ in range(3):
+        plain.step()
+        sampled.step()
+    sampled.sample_grid(sampled.stage)
+    sampled._snapshot()
+
+    count, chunk = BN_STATS_SAMPLES["points"]
+    assert count == chunk  # one chunk: eval mode reproduces train mode on it
+    z = torch.randn(count, 2, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = copy.deepcopy(sampled.G_ema).train()(z)
+        torch.testing.assert_close(sampled.G_ema(z), expected, rtol=1e-3, atol=1e-3)
+    saved = load_latest(tmp_path / "sampled")[1]["nets"]
+    stats = "net.1.running_mean"
+    assert torch.equal(saved["G_ema"][stats], sampled.G_ema.state_dict()[stats])
+    assert not torch.allclose(saved["G_ema"][stats], saved["G"][stats], atol=1e-4)
+
+    for _ in range(3):
+        plain.step()
+        sampled.step()
+    for name, net in [*plain.nets.items(), ("G_ema", plain.G_ema)]:
+        other = sampled.G_ema if name == "G_ema" else sampled.nets[name]
+        for key, value in net.state_dict().items():
+            assert torch.equal(other.state_dict()[key], value), f"{name}.{key}"

@@ -13,7 +13,7 @@ import dataclasses
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from gankit.data.base import BatchView, ImageDataset, collate
 from gankit.data.sampler import InfiniteBatchSampler
 from gankit.errors import ConfigError, TrainingDivergedError
+from gankit.nn.batchnorm import batchnorm_layers, recompute_batchnorm_stats
 from gankit.recipes.base import Phase, Recipe, Stage, StepContext
 from gankit.train import checkpoint as ckpt
 from gankit.train.distributed import (
@@ -40,6 +41,10 @@ from gankit.train.logging import RunLogger
 from gankit.viz import make_grid, save_grid
 
 POINT_SNAPSHOT_SIZE = 2500  # samples per 2-D snapshot, the VEEGAN/PacGAN evaluation count
+#: Latents G_ema's batch-norm statistics are recomputed from before it samples or is saved, and
+#: how many go through at once (see gankit.nn.batchnorm). Points: one chunk, so eval mode gives
+#: what train mode gives on 16k latents. Images: conv statistics also average over pixels.
+BN_STATS_SAMPLES = {"points": (16384, 16384), "images": (1024, 256)}
 
 Evaluator = Callable[[nn.Module, dict[str, Any]], dict[str, float]]
 
@@ -97,6 +102,8 @@ class Trainer:
         )
         self.G_ema = self._make_ema()
         self.ema = None if self.G_ema is None else MovingAverage(self.G_ema, nets["G"])
+        self._g_ema_batchnorm = self.G_ema is not None and bool(batchnorm_layers(self.G_ema))
+        self._g_ema_stats_for: tuple[int, str] | None = None  # (nimg, stage) of the last recompute
         self.step_nets = self._maybe_compile(nets)
         self.generator = torch.Generator(self.device).manual_seed(options.seed * 7919 + dist.rank)
         self.cur_nimg, self.cur_iter = 0, 0
@@ -178,6 +185,7 @@ class Trainer:
             net.load_state_dict(state["nets"][name])
         if self.G_ema is not None:
             self.G_ema.load_state_dict(state["nets"]["G_ema"])
+            self._g_ema_stats_for = None
         for key, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][key])
         for key, scaler in self.scalers.items():
@@ -392,16 +400,50 @@ class Trainer:
     def _run_metrics(self) -> None:
         # Rank 0 evaluates; the others wait, so every rank resumes training together.
         if self.dist.is_main:
+            self.recompute_g_ema_stats(self.stage)
             results = self.evaluate(self.G_ema, self.recipe.generator_kwargs(self.stage))
             self.log.stats({"kimg": round(self.cur_nimg / 1000, 3), **results})
             values = ", ".join(f"{k} {v:.4g}" for k, v in results.items())
             self.log.info(f"metrics at {self.cur_nimg / 1000:g} kimg: {values}")
         barrier(self.dist)
 
+    def recompute_g_ema_stats(self, stage: Stage | None) -> None:
+        """Give G_ema's batch-norm layers precise statistics for its current weights.
+
+        Their running statistics are G's (the moving average copies buffers), an average of the
+        last few dozen minibatches, noisy enough to move 2-D samples by several sigma between
+        snapshots (gankit.nn.batchnorm). Done before G_ema samples, is scored or is saved, from
+        the same seeded latents every time, so it depends on the weights only; the next step's
+        average overwrites the buffers again, so training and exact resume are untouched.
+        """
+        key = (self.cur_nimg, stage.key if stage else "")
+        if not self._g_ema_batchnorm or self._g_ema_stats_for == key:
+            return
+        G = self.G_ema
+        kwargs = self.recipe.generator_kwargs(stage) if stage else {}
+        c_dim = getattr(G, "c_dim", 0)
+        total, chunk = BN_STATS_SAMPLES["points" if self.points else "images"]
+        gen = torch.Generator().manual_seed(self.opt.seed)
+
+        def latents() -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+            for start in range(0, total, chunk):
+                n = min(chunk, total - start)
+                z = torch.randn(n, G.z_dim, generator=gen).to(self.device)
+                c = torch.randint(c_dim, (n,), generator=gen).to(self.device) if c_dim else None
+                yield z, c
+
+        def forward(net: nn.Module, zc: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+            z, c = zc
+            net(z, **kwargs) if c is None else net(z, c, **kwargs)
+
+        recompute_batchnorm_stats(G, latents(), forward)
+        self._g_ema_stats_for = key
+
     @torch.no_grad()
     def sample_grid(self, stage: Stage) -> torch.Tensor:
         """G_ema's outputs for the fixed grid latents at `stage`: float images `[N, C, R, R]`
         in [-1, 1] (labels: class k on row k), or points `[N, 2]` for 2-D data."""
+        self.recompute_g_ema_stats(stage)
         kwargs = self.recipe.generator_kwargs(stage)
         out = []
         for start in range(0, self.grid_z.shape[0], 256):
@@ -449,6 +491,7 @@ class Trainer:
 
     def _snapshot(self) -> None:
         if self.dist.is_main:
+            self.recompute_g_ema_stats(self.stage)
             path = ckpt.save_checkpoint(
                 self.state_dict(),
                 self.run_dir / "checkpoints",
