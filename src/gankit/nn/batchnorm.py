@@ -7,17 +7,18 @@ statistics a poor fit for the weights being sampled:
 
 - they are noisy: with minibatches of 100, the average of a few dozen batch means still moves
   from step to step, and a deep generator amplifies the error. On `ring8` (modes of std 0.01 on
-  the unit circle) one final G of gankit's default 8-layer MLP put 98.8% of its samples within 3
-  sigma of a mode with its saved statistics and between 84 and 98.5% with statistics re-drawn
-  the same way from other minibatches (benchmarks/RESULTS.md, "Precise batch-norm statistics").
+  the unit circle) the final G of one run of gankit's default 8-layer MLP put 98.8% of its
+  samples within 3 sigma of a mode with its saved statistics, and 80.9-98.8% with statistics
+  re-drawn the same way from other minibatches (benchmarks/RESULTS.md, "Precise batch-norm
+  statistics").
 - they belong to G, not G_ema: the moving average copies G's buffers (see `gankit.train.ema`).
 
 `recompute_batchnorm_stats` replaces them with the mean of per-chunk batch statistics over many
-samples drawn through the network itself ("precise BN", Wu & Johnson 2021, arXiv:2105.07576,
-section 3). Chunks should be large: each layer's statistics are then taken on inputs normalised
-by nearly exact statistics of the layers before it, which is what eval mode gives those layers.
-With the whole draw in one chunk (what the training loop does for 2-D points), eval mode
-reproduces train mode on that chunk.
+samples drawn through the network itself (PreciseBN, which Wu & Johnson, "Rethinking 'Batch' in
+BatchNorm", 2021, arXiv:2105.07576, compare with the moving average). Chunks should be large:
+each layer's statistics are then taken on inputs normalised by nearly exact statistics of the
+layers before it, which is what eval mode gives those layers. With the whole draw in one chunk
+(what the training loop does for 2-D points), eval mode reproduces train mode on that chunk.
 """
 
 from __future__ import annotations

@@ -46,12 +46,14 @@ the constant rate had 4.5% on grid25 at 600 kimg; 4,000 kimg, the ring8 default:
 96-97% on every seed measured). `--set recipe.args.lr_rampdown=0` gives PacGAN's constant rate. On
 grid25 the loss matters most: at 4,000 kimg over 5 seeds, lsgan covers 22.6/25 modes with 87%
 high-quality samples, where gan drops whole rows of the grid (18-20 modes); with PacGAN's packed D
-(`model.arch.pack=2`, minibatch 100) and 8,000 kimg, the grid25 default, lsgan covers 24.6/25 with
-92% (5 seeds). Those numbers were measured with PacGAN's widths. With the narrow deep default
-nets, lsgan with a packed D covers 8/8 ring modes with 98.6% high-quality samples and 25/25 grid
-modes with 94.0% (5 seeds each, one thread), where gan on the ring drops modes on some seeds
-(7.6/8 over 5 seeds with D 3 x 64). `r1_gamma=g` (off in every preset) adds the R1 penalty of
-Mescheder et al. 2018 (arXiv:1801.04406), g/2 |grad_x D(x)|^2 at the reals, to every D step."""
+(`model.arch.pack=2`, minibatch 100) and 8,000 kimg, lsgan covers 24.6/25 with 92% (5 seeds).
+Those numbers were measured with PacGAN's widths. With the narrow deep default nets, lsgan with a
+packed D covers 8/8 ring modes with 98.6% high-quality samples at 4,000 kimg and 25/25 grid
+modes with 94.0% at 8,000 kimg, the two defaults (5 seeds each, one thread; at 6,000 kimg the
+grid got 24.8/25 with 93.2%, but 2 of 6 runs left a mode empty), where gan on the ring drops
+modes on some seeds (7.6/8 over 5 seeds with D 3 x 64). `r1_gamma=g` (off in every preset) adds
+the R1 penalty of Mescheder et al. 2018 (arXiv:1801.04406), g/2 |grad_x D(x)|^2 at the reals, to
+every D step."""
 
 from __future__ import annotations
 
@@ -100,8 +102,9 @@ MIN_SGD_LR = 1e-6
 BUDGETS_KIMG = {
     # The budgets that reached the targets of benchmarks/RESULTS.md with lsgan and a packed D
     # (pack 2) on the default nets: ring8 8/8 modes with 98.6% high quality, grid25 25/25 with
-    # 94.0% (5 seeds each; about 4 and 9 min on a 2-core CPU). With PacGAN's nets gan covered
-    # 8/8 ring modes with 96.7% and packed lsgan 24.6/25 grid modes with 92% (12 and 17 min).
+    # 94.0% (5 seeds each; about 4 and 9 min on one CPU core; 6,000 kimg, 6 min, gave 24.8/25
+    # with 93.2%, and 2 of 6 runs left a mode empty). With PacGAN's nets gan covered 8/8 ring modes with 96.7% and packed lsgan 24.6/25
+    # grid modes with 92% at 8,000 kimg (12 and 17 min).
     # stacked-mnist, dcgan with pack 2: 1,000/1,000 modes with KL 0.097 +- 0.016 at 3,000 kimg
     # (5 seeds, about an hour each on one CPU core).
     "ring8": 4000.0,
