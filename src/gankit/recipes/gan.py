@@ -50,10 +50,10 @@ high-quality samples, where gan drops whole rows of the grid (18-20 modes); with
 Those numbers were measured with PacGAN's widths. With the narrow deep default nets, lsgan with a
 packed D covers 8/8 ring modes with 98.6% high-quality samples at 4,000 kimg and 25/25 grid
 modes with 94.0% at 8,000 kimg, the two defaults (5 seeds each, one thread; at 6,000 kimg the
-grid got 24.8/25 with 93.2%, but 2 of 6 runs left a mode empty), where gan on the ring drops
-modes on some seeds (7.6/8 over 5 seeds with D 3 x 64). `r1_gamma=g` (off in every preset) adds
-the R1 penalty of Mescheder et al. 2018 (arXiv:1801.04406), g/2 |grad_x D(x)|^2 at the reals, to
-every D step."""
+grid got 24.8/25 with 93.2%, but 2 of 6 runs left a mode empty), where unpacked gan and lsgan on
+the ring drop a mode on some seeds (7.8 and 7.6/8 over 5 seeds). `r1_gamma=g` (off in every
+preset) adds the R1 penalty of Mescheder et al. 2018 (arXiv:1801.04406), g/2 |grad_x D(x)|^2 at
+the reals, to every D step."""
 
 from __future__ import annotations
 
