@@ -1,4 +1,5 @@
-"""Latent interpolation (slerp/lerp and the strip), real-vs-fake pictures, GIFs of PIL frames."""
+"""Latent interpolation (slerp/lerp and the strip), real-vs-fake pictures, GIFs of PIL frames,
+loss curves."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from PIL import Image
 
 from fake_runs import SAMPLING, TinyImageG, TinyPointG
 from gankit.viz import make_grid, save_gif, to_uint8
-from gankit.viz.plots import lerp, save_interpolation_strip, save_real_vs_fake, slerp
+from gankit.viz.plots import (
+    lerp,
+    loss_figure,
+    plot_losses,
+    save_interpolation_strip,
+    save_real_vs_fake,
+    slerp,
+)
 
 
 def test_slerp_endpoints_and_the_great_circle() -> None:
@@ -100,3 +108,43 @@ def test_save_gif_takes_pil_images(tmp_path: Path) -> None:
     path = save_gif(frames, tmp_path / "sub" / "x.gif")
     with Image.open(path) as gif:
         assert gif.n_frames == 3
+
+
+def _stats(stages: list[str]) -> list[dict]:
+    return [
+        {"kimg": float(i), "stage": stage, "D_main/loss": 1.0 + i, "G_main/loss": -float(i)}
+        for i, stage in enumerate(stages)
+    ]
+
+
+def test_loss_curves_mark_stage_changes_only_where_the_stage_changes(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = loss_figure(_stats(["4x4", "4x4", "8x8-fade", "8x8", "8x8"]))
+    ax = fig.axes[0]
+    curves = {
+        line.get_label(): list(line.get_ydata()) for line in ax.lines if line.get_label()[0] != "_"
+    }
+    assert curves == {"D_main": [1.0, 2.0, 3.0, 4.0, 5.0], "G_main": [0.0, -1.0, -2.0, -3.0, -4.0]}
+    vertical = [line.get_xdata()[0] for line in ax.lines if line.get_label()[0] == "_"]
+    assert vertical == [2.0, 3.0]  # the fade-in starts at 2 kimg and ends at 3
+    assert ax.get_title() == "Training losses (grey lines: stage changes)"
+    plt.close(fig)
+    # One stage (every classic recipe, 2-D points): no grey lines and no legend for them.
+    fig = loss_figure(_stats(["points"] * 3))
+    assert fig.axes[0].get_title() == "Training losses"
+    assert len(fig.axes[0].lines) == 2
+    plt.close(fig)
+    assert loss_figure([{"kimg": 1.0, "img_per_s": 5.0}]) is None  # no losses logged yet
+    out = _plot_from_stats_file(tmp_path, _stats(["4x4", "8x8"]))
+    assert Image.open(out).size == (800, 450)
+
+
+def _plot_from_stats_file(tmp_path: Path, records: list[dict]) -> Path:
+    import json
+
+    stats = tmp_path / "stats.jsonl"
+    stats.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = plot_losses(stats, tmp_path / "plots" / "losses.png")
+    assert out is not None
+    return out

@@ -33,13 +33,27 @@ def read_stats(path: str | Path) -> list[dict]:
 
 
 def plot_losses(stats_path: str | Path, out_path: str | Path) -> Path | None:
-    """Plot every `<phase>/loss` (and other logged scalars of D) against kimg; None if no data."""
+    """Plot every `<phase>/loss` of a run's stats.jsonl against kimg; None if no data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = read_stats(stats_path)
+    fig = loss_figure(read_stats(stats_path))
+    if fig is None:
+        return None
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path)
+    plt.close(fig)
+    return out_path
+
+
+def loss_figure(records: list[dict]) -> Any:
+    """The loss-curve figure of stats records: a line per `<phase>/loss` key, a grey vertical
+    line where the progressive stage changes (named in the title only when there is one)."""
+    import matplotlib.pyplot as plt
+
     keys = sorted({k for r in records for k in r if k.endswith("/loss")})
     if not records or not keys:
         return None
@@ -47,19 +61,17 @@ def plot_losses(stats_path: str | Path, out_path: str | Path) -> Path | None:
     for key in keys:
         pts = [(r["kimg"], r[key]) for r in records if key in r]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=key.split("/")[0], linewidth=1.2)
-    for stage_kimg in _stage_changes(records):
+    changes = _stage_changes(records)
+    for stage_kimg in changes:
         ax.axvline(stage_kimg, color="0.85", linewidth=0.8, zorder=0)
-    ax.set_xlabel("kimg (thousands of real images shown to D)")
+    # Images or 2-D points: kimg counts real samples of either kind.
+    ax.set_xlabel("kimg (thousands of real samples shown to D)")
     ax.set_ylabel("loss")
-    ax.set_title("Training losses (grey lines: stage changes)")
+    ax.set_title("Training losses" + (" (grey lines: stage changes)" if changes else ""))
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path)
-    plt.close(fig)
-    return out_path
+    return fig
 
 
 def _stage_changes(records: list[dict]) -> list[float]:
