@@ -169,10 +169,13 @@ def train_run(
     arch: dict[str, Any] | None = None,
     recipe_args: dict[str, Any] | None = None,
     batch: int | None = None,
+    resolution: int | None = None,
     device: str = "auto",
     amp: str = "none",
 ) -> Path:
     """Train `recipe` on `data` into `out`; returns the run directory.
+
+    `resolution` trains an image dataset at another size than its own (MNIST at 32: padded).
 
     With a kimg budget, a run that `out` already holds for the same job (`job.json`: recipe,
     data, seed, model, packing, recipe args, batch, mixed precision, and the recipe's preset values, so a preset
@@ -196,8 +199,11 @@ def train_run(
         "batch": batch,
         "preset": preset_values(recipe, data),
     }
-    if amp != "none":  # absent for float32, so runs started before --amp existed still continue
+    # Absent when unset, so runs started before these options existed still continue.
+    if amp != "none":
         job["amp"] = amp
+    if resolution is not None:
+        job["resolution"] = resolution
     resume = minutes is None and _holds_job(out, job)
     if not resume:
         shutil.rmtree(out, ignore_errors=True)
@@ -220,7 +226,7 @@ def train_run(
         {
             "recipe": {"name": recipe, "args": recipe_args or {}},
             "model": {"name": model or "auto", "arch": arch or {}},
-            "data": {"name": data, "root": data_root},
+            "data": {"name": data, "root": data_root, "resolution": resolution},
             "train": train_cfg,
         }
     )

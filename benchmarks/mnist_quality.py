@@ -1,6 +1,7 @@
 """MNIST sample quality per recipe at a fixed CPU budget (issue 4, experiment 3).
 
-Every recipe trains on MNIST (28x28) with its paper's preset for the same number of minutes, then
+Every recipe trains on MNIST (28x28; 32x32 with 2 black pixels of padding for sngan's ResNet,
+which has no 28x28 layout) with its paper's preset for the same number of minutes, then
 10,000 samples are scored with gankit's MNIST classifier: classifier-FID and classifier-KID
 (penultimate features, not Inception: the numbers compare recipes with each other, not with
 CIFAR/ImageNet FIDs), the Gaussian Parzen-window log-likelihood of the MNIST test set for the MLP
@@ -38,7 +39,10 @@ from experiments import (
 )
 
 #: Methods: a recipe, or RECIPE+MODEL for another model (`cgan+dcgan`: the convolutional cGAN).
-RECIPES = ("gan", "cgan", "cgan+dcgan", "dcgan", "wgan", "wgan-gp", "lsgan")
+RECIPES = ("gan", "cgan", "cgan+dcgan", "dcgan", "wgan", "wgan-gp", "sngan", "lsgan")
+#: Models that have no 28x28 layout train MNIST at 32x32 (2 black pixels of padding per side,
+#: which the classifier's metrics crop off again).
+PADDED_TO_32 = ("resnet",)
 PAPER_PARZEN = "225 +- 2 (GAN paper, table 1)"
 
 
@@ -46,6 +50,13 @@ def metrics_for(recipe: str) -> str:
     """clf-fid and clf-kid for all; Parzen for the MLP GAN; class accuracy for cgan."""
     extra = {"gan": ",parzen", "cgan": ",class-acc"}.get(recipe, "")
     return "clf-fid,clf-kid" + extra
+
+
+def resolution_for(recipe: str, model: str | None) -> int | None:
+    """32 for a method whose model has no 28x28 layout (sngan's ResNet), else None (MNIST's 28)."""
+    from gankit.registry import RECIPES
+
+    return 32 if (model or RECIPES.get(recipe).default_model) in PADDED_TO_32 else None
 
 
 def run_one(job: Job) -> dict[str, Any]:
@@ -63,6 +74,7 @@ def run_one(job: Job) -> dict[str, Any]:
         data_root=job["data_root"],
         model=model,
         arch=arch,
+        resolution=resolution_for(recipe, model),
     )
     scores = evaluate_run(
         run_dir,

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -173,7 +174,7 @@ def test_mnist_experiments_quick_produce_their_tables(
     script: str, tmp_path: Path, shared_data: Path
 ) -> None:
     module = _load(script)
-    recipes = "dcgan+pack2" if script == "stacked_mnist" else "gan,cgan+dcgan"
+    recipes = "dcgan+pack2" if script == "stacked_mnist" else "gan,cgan+dcgan,sngan"
     table = module.main(
         [
             "--quick",
@@ -204,6 +205,10 @@ def test_mnist_experiments_quick_produce_their_tables(
         assert 0 <= float(by_recipe["cgan+dcgan"][5]) <= 100  # class accuracy in percent
         config = (tmp_path / "mnist_quality" / "cgan+dcgan" / "config.yaml").read_text()
         assert "name: dcgan" in config  # the method's model, not the recipe's MLP
+        # sngan's ResNet has no 28x28 layout: it trains on MNIST padded to 32 and is scored.
+        sngan = yaml.safe_load((tmp_path / "mnist_quality" / "sngan" / "config.yaml").read_text())
+        assert (sngan["model"]["name"], sngan["data"]["resolution"]) == ("resnet", 32)
+        assert float(by_recipe["sngan"][2]) > 0
 
 
 def test_stacked_mnist_budget_is_the_recipes_unless_kimg_or_minutes_are_given(
