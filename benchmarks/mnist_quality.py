@@ -54,9 +54,10 @@ def metrics_for(recipe: str) -> str:
 
 def resolution_for(recipe: str, model: str | None) -> int | None:
     """32 for a method whose model has no 28x28 layout (sngan's ResNet), else None (MNIST's 28)."""
-    from gankit.registry import RECIPES
+    from gankit.registry import RECIPES as REGISTERED
 
-    return 32 if (model or RECIPES.get(recipe).default_model) in PADDED_TO_32 else None
+    image_model = model or REGISTERED.get(recipe).model_defaults(points=False)[0]
+    return 32 if image_model in PADDED_TO_32 else None
 
 
 def run_one(job: Job) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from PIL import Image
 from torch import nn
 
 from gankit.viz.grid import make_grid, save_grid
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def read_stats(path: str | Path) -> list[dict]:
@@ -34,30 +37,26 @@ def read_stats(path: str | Path) -> list[dict]:
 
 def plot_losses(stats_path: str | Path, out_path: str | Path) -> Path | None:
     """Plot every `<phase>/loss` of a run's stats.jsonl against kimg; None if no data."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig = loss_figure(read_stats(stats_path))
     if fig is None:
         return None
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path)
-    plt.close(fig)
     return out_path
 
 
-def loss_figure(records: list[dict]) -> Any:
+def loss_figure(records: list[dict]) -> Figure | None:
     """The loss-curve figure of stats records: a line per `<phase>/loss` key, a grey vertical
-    line where the progressive stage changes (named in the title only when there is one)."""
-    import matplotlib.pyplot as plt
+    line where the progressive stage changes (named in the title only when there is one). Not
+    attached to pyplot, like the other figures here: nothing global changes, nothing to close."""
+    from matplotlib.figure import Figure
 
     keys = sorted({k for r in records for k in r if k.endswith("/loss")})
     if not records or not keys:
         return None
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    ax = fig.add_subplot()
     for key in keys:
         pts = [(r["kimg"], r[key]) for r in records if key in r]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=key.split("/")[0], linewidth=1.2)
