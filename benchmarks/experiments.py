@@ -37,6 +37,14 @@ def comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def method_list(text: str) -> list[str]:
+    """The comma list of --recipes, each checked by `parse_method` before any run starts."""
+    methods = comma_list(text)
+    for method in methods:
+        parse_method(method)
+    return methods
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1 (--jobs, --seeds, --num)."""
     try:
@@ -114,9 +122,14 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 def parse_method(method: str) -> tuple[str, str | None, dict[str, Any]]:
     """'RECIPE[+MODEL][+packM]' -> (recipe, model or None, arch): 'gan+pack4' -> ('gan', None,
     {'pack': 4}) packs D (PacGAN); 'cgan+dcgan' -> ('cgan', 'dcgan', {}) swaps the recipe's model."""
-    from gankit.registry import MODELS
+    from gankit.registry import MODELS, RECIPES
 
     recipe, *extras = method.split("+")
+    if recipe not in RECIPES:
+        raise SystemExit(
+            f"method {method!r}: unknown recipe {recipe!r}; known recipes: "
+            f"{', '.join(RECIPES.names())} (RECIPE[+MODEL][+packM], e.g. gan+pack4)"
+        )
     model, arch = None, {}
     for extra in extras:
         if extra.startswith("pack") and extra[4:].isdigit():

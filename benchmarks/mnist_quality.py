@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from experiments import (
     Job,
     add_common_arguments,
-    comma_list,
     ensure_classifier,
     evaluate_run,
     markdown_table,
+    method_list,
     parse_method,
     positive_float,
     positive_int,
@@ -133,8 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
+    recipes = method_list(args.recipes)  # a typo fails here, before the classifier trains
     ensure_classifier(args.data_root, quick=args.quick)
-    recipes = comma_list(args.recipes)
     jobs = [
         {
             "recipe": recipe,

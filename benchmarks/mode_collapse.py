@@ -30,6 +30,7 @@ from experiments import (
     evaluate_run,
     markdown_table,
     mean_std,
+    method_list,
     parse_method,
     parse_recipe_args,
     positive_float,
@@ -195,7 +196,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
-    recipes = comma_list(args.recipes)
+    recipes = method_list(args.recipes)
     seeds = 1 if args.quick else args.seeds
     kimg = 0.3 if args.quick else args.kimg  # None: each mixture's own budget
     jobs = [

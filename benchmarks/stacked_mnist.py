@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from experiments import (
     Job,
     add_common_arguments,
-    comma_list,
     ensure_classifier,
     evaluate_run,
     markdown_table,
     mean_std,
+    method_list,
     parse_method,
     positive_float,
     positive_int,
@@ -160,8 +160,8 @@ def budget_label(args: argparse.Namespace, budgets: list[tuple[float, float | No
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
+    recipes = method_list(args.recipes)  # a typo fails here, before the classifier trains
     ensure_classifier(args.data_root, quick=args.quick)
-    recipes = comma_list(args.recipes)
     budgets = {recipe: budget_of(args, recipe) for recipe in recipes}
     jobs = [
         {

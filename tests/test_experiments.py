@@ -473,3 +473,13 @@ def test_batchnorm_stats_quick_scores_every_kept_checkpoint_three_ways() -> None
             match = re.fullmatch(r"(\d) modes, (\d+\.\d)%", cell)
             assert match and int(match[1]) <= 8 and float(match[2]) <= 100, cell
         assert re.fullmatch(r"\d(-\d)? modes, [\d.]+ / [\d.]+ / [\d.]+%", row[3]), row[3]
+
+
+@pytest.mark.parametrize("script", ["mode_collapse", "stacked_mnist", "mnist_quality"])
+def test_an_unknown_recipe_is_refused_before_any_run_starts(script: str, tmp_path: Path) -> None:
+    module = _load(script)
+    with pytest.raises(
+        SystemExit, match=r"method 'gna': unknown recipe 'gna'; known recipes: .*wgan-gp"
+    ):
+        module.main(["--quick", "--recipes", "gan,gna", "--workdir", str(tmp_path / "w")])
+    assert not (tmp_path / "w").exists()  # nothing trained, no classifier fitted
