@@ -99,3 +99,59 @@ class ArrayDataset(GathersBatches, ImageDataset):
         if self.labels is not None:
             item["label"] = self.labels[index]
         return item
+
+
+def preview_reals(
+    dataset: Dataset, count: int, seed: int, by_class: bool
+) -> tuple[torch.Tensor, int | None] | None:
+    """`count` reals for `samples/reals.png` drawn with `seed`, and the grid's column count.
+
+    The draw is random across the whole dataset, so a class-sorted one (CIFAR-10, a folder per
+    class) does not show only its first class. With `by_class` and a labelled dataset the layout is
+    the loop's fake grid: row k holds `max(1, count // num_classes)` images of class k (black tiles
+    where a class has fewer); otherwise the columns are None (the grid's square default). None for
+    datasets without images (2-D points).
+    """
+    if len(dataset) == 0 or "img" not in dataset[0]:  # type: ignore[arg-type]
+        return None
+    gen = torch.Generator().manual_seed(seed)
+    classes = getattr(dataset, "num_classes", 0)
+    if by_class and classes:
+        indices, cols = _class_rows(_labels_of(dataset), classes, count, gen)
+    else:
+        indices, cols = torch.randperm(len(dataset), generator=gen)[:count], None  # type: ignore[arg-type]
+    return _images_at(dataset, indices), cols
+
+
+def _labels_of(dataset: Dataset) -> torch.Tensor:
+    """Every item's label `[N]`: the dataset's `labels` array when it has one (no item is read)."""
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        labels = [int(dataset[i]["label"]) for i in range(len(dataset))]  # type: ignore[arg-type]
+    return torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+
+def _class_rows(
+    labels: torch.Tensor, classes: int, count: int, gen: torch.Generator
+) -> tuple[torch.Tensor, int | None]:
+    """Indices for rows of classes 0, 1, ... (-1 where a class runs out), and the column count."""
+    per_class = max(1, count // classes)
+    rows = []
+    for k in range(min(classes, count)):
+        members = torch.nonzero(labels == k).flatten()
+        picked = members[torch.randperm(len(members), generator=gen)[:per_class]]
+        rows.append(torch.cat([picked, picked.new_full((per_class - len(picked),), -1)]))
+    return torch.cat(rows), per_class if classes <= count else None
+
+
+def _images_at(dataset: Dataset, indices: torch.Tensor) -> torch.Tensor:
+    """The images at `indices` `[N, C, H, W]`; an index of -1 gives a black image."""
+    found = indices[indices >= 0].tolist()
+    gather = getattr(dataset, "gather", None)
+    if gather is not None and found:
+        images = gather(found)["img"]
+    else:
+        images = torch.stack([dataset[i]["img"] for i in found or [0]])
+    out = torch.zeros((len(indices), *images.shape[1:]), dtype=images.dtype)
+    out[indices >= 0] = images[: len(found)]
+    return out
