@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +60,36 @@ def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_corrupt_image_is_named_and_can_be_skipped(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    caplog: pytest.LogCaptureFixture,
+    recwarn: pytest.WarningsRecorder,
 ) -> None:
     data = _folder(tmp_path / "imgs", 9)
     (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
     assert main(_train(tmp_path, str(data), "--resolution", "16")) == 2
     err = capsys.readouterr().err
-    assert "broken.png" in err and "--skip-bad-images" in err
-    with pytest.warns(UserWarning, match="1"):
+    assert "broken.png" in err and "--skip-bad-images to gankit train or gankit evaluate" in err
+    with caplog.at_level(logging.WARNING, "gankit.data.folder"):
         assert main(_train(tmp_path, str(data), "--resolution", "16", "--skip-bad-images")) == 0
+    assert caplog.messages == [
+        f"gankit: left out 1 of the 10 images in {data} (--skip-bad-images): broken.png (not a "
+        "recognised image format)"
+    ]
+    assert not [w for w in recwarn if "broken.png" in str(w.message)]  # no raw UserWarning
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "9 images from" in log and "; 1 file skipped (1 unreadable)" in log
+
+
+def test_a_thumbnail_among_larger_images_is_named_not_trained_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = _folder(tmp_path / "imgs", 4, size=(40, 36))
+    Image.new("RGB", (6, 6)).save(data / "thumb.png")
+    assert main(_train(tmp_path, str(data))) == 2  # no --resolution: 32 fits all but the thumb
+    err = capsys.readouterr().err
+    assert err.startswith("gankit train: error: cannot use 1 of the 5 images")
+    assert "thumb.png (6x6)" in err and "--resolution 4" in err
 
 
 def test_resolution_larger_than_the_images(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

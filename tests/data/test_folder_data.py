@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -213,7 +215,9 @@ def test_empty_folder_names_the_extensions(tmp_path: Path) -> None:
 def test_corrupt_file_is_named(tmp_path: Path) -> None:
     save(tmp_path / "d" / "good.png", Image.fromarray(noise(16, 16)))
     (tmp_path / "d" / "broken.png").write_bytes(b"\x89PNG but not really")
-    with pytest.raises(DataError, match=r"broken\.png.*--skip-bad-images"):
+    # The flag is offered for both commands that open a dataset.
+    hint = r"--skip-bad-images to gankit train or gankit evaluate \(skip_bad_images=True"
+    with pytest.raises(DataError, match=rf"1 unreadable: broken\.png.*{hint}"):
         open_dataset(str(tmp_path / "d"))
 
 
@@ -225,22 +229,85 @@ def test_truncated_file_is_named(tmp_path: Path) -> None:
         open_dataset(str(tmp_path / "d"))
 
 
-def test_skip_bad_images_warns_and_drops_them(tmp_path: Path) -> None:
+def cut_short(path: Path, size: int = 64) -> Path:
+    """A PNG whose header reads but whose pixel data stops halfway."""
+    data = save(path.with_suffix(".full.png"), Image.fromarray(noise(size, size, 3))).read_bytes()
+    path.with_suffix(".full.png").unlink()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_every_unusable_file_is_named_in_one_error(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    for i in range(3):
+        save(root / f"good{i}.png", Image.fromarray(noise(64, 64, i)))
+    (root / "junk.jpg").write_bytes(b"junk")  # no header: found in the first pass
+    cut_short(root / "cut.png")  # header fine: found only by decoding
+    save(root / "tiny.png", Image.fromarray(noise(8, 8)))
+    save(root / "small.png", Image.fromarray(noise(30, 20)))
+    with pytest.raises(DataError) as info:
+        open_dataset(str(root), resolution=32)
+    message = str(info.value)
+    assert message.startswith(f"cannot use 4 of the 7 images in {root}. 2 unreadable: ")
+    assert "junk.jpg (not a recognised image format)" in message and "cut.png (OSError" in message
+    small = (
+        "2 smaller than resolution 32 (gankit never upscales): small.png (20x30); tiny.png (8x8)"
+    )
+    assert small in message
+    assert (
+        "pass --resolution 8 to keep the small ones" in message and "--skip-bad-images" in message
+    )
+
+
+def test_files_cut_short_are_all_named_together(tmp_path: Path) -> None:
+    save(tmp_path / "d" / "good.png", Image.fromarray(noise(64, 64)))
+    for i in range(7):
+        cut_short(tmp_path / "d" / f"cut{i}.png")
+    with pytest.raises(
+        DataError, match=r"7 unreadable: cut0\.png .*cut4\.png \([^;]*\) and 2 more"
+    ):
+        open_dataset(str(tmp_path / "d"))
+
+
+def test_a_tiny_image_does_not_lower_the_automatic_resolution(tmp_path: Path) -> None:
+    for i in range(3):
+        save(tmp_path / "d" / f"{i}.png", Image.fromarray(noise(70, 64, i)))
+    save(tmp_path / "d" / "thumb.png", Image.fromarray(noise(8, 8)))
+    with pytest.raises(
+        DataError, match=r"1 smaller than 64x64, the largest power of two that at least half.*"
+        r"thumb\.png \(8x8\).*--resolution 8"
+    ):  # fmt: skip
+        open_dataset(str(tmp_path / "d"))
+    ds = open_dataset(str(tmp_path / "d"), skip_bad_images=True)
+    assert ds.resolution == 64 and len(ds) == 3
+    assert "(largest power of two that fits at least half of the images)" in ds.description
+    assert open_dataset(str(tmp_path / "d"), resolution=8).resolution == 8
+
+
+def test_skip_bad_images_logs_one_line_and_drops_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     for i in range(3):
         save(tmp_path / "d" / "a" / f"{i}.png", Image.fromarray(noise(16, 16, i)))
     save(tmp_path / "d" / "b" / "ok.png", Image.fromarray(noise(16, 16, 5)))
+    save(tmp_path / "d" / "b" / "tiny.png", Image.fromarray(noise(8, 8, 5)))
     (tmp_path / "d" / "a" / "junk.jpg").write_bytes(b"junk")
-    data = save(tmp_path / "full.png", Image.fromarray(noise(64, 64, 3))).read_bytes()
-    (tmp_path / "d" / "a" / "cut.png").write_bytes(data[: len(data) // 2])
-    with pytest.warns(UserWarning, match=r"skipped 2 unreadable images") as record:
+    cut_short(tmp_path / "d" / "a" / "cut.png")
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, "gankit.data.folder"):
+        warnings.simplefilter("error")  # a summary line, not a UserWarning with its source line
         ds = open_dataset(str(tmp_path / "d"), skip_bad_images=True)
-    assert "junk.jpg" in str(record[0].message) and "cut.png" in str(record[0].message)
-    assert len(ds) == 4 and ds.labels.tolist() == [0, 0, 0, 1]
-    assert ds.description.endswith("; 2 unreadable files skipped")
+    [line] = caplog.messages
+    assert line.startswith(f"gankit: left out 3 of the 7 images in {tmp_path / 'd'} (--skip-")
+    assert "a/junk.jpg (not a recognised" in line and "a/cut.png (OSError" in line
+    assert "b/tiny.png (8x8, smaller than 16x16)" in line
+    assert len(ds) == 4 and ds.labels.tolist() == [0, 0, 0, 1] and ds.resolution == 16
+    assert ds.description.endswith("; 3 files skipped (2 unreadable, 1 smaller than 16x16)")
     expected = np.asarray(Image.open(tmp_path / "d" / "b" / "ok.png")).transpose(2, 0, 1)
     np.testing.assert_array_equal(ds.images[3].numpy(), expected)
-    with pytest.warns(UserWarning, match="skipped 2"):  # a cache hit says it again
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "gankit.data.folder"):  # a cache hit says it again
         assert len(open_dataset(str(tmp_path / "d"), skip_bad_images=True)) == 4
+    assert caplog.messages == [line]
 
 
 def test_all_bad_is_an_error_even_when_skipping(tmp_path: Path) -> None:
@@ -254,9 +321,14 @@ def test_too_small_images_are_listed(tmp_path: Path) -> None:
     save(tmp_path / "d" / "big.png", Image.fromarray(noise(80, 80)))
     save(tmp_path / "d" / "small.png", Image.fromarray(noise(40, 60)))
     with pytest.raises(
-        DataError, match=r"resolution 64 .* 1 of the 2 images.*small\.png \(60x40\)"
+        DataError,
+        match=r"cannot use 1 of the 2 images.*1 smaller than resolution 64 \(gankit never "
+        r"upscales\): small\.png \(60x40\)\. Remove them, pass --resolution 32",
     ):
         open_dataset(str(tmp_path / "d"), resolution=64)
+    with pytest.raises(DataError, match=r"none of the 2 images .* can be used") as info:
+        open_dataset(str(tmp_path / "d"), resolution=128, skip_bad_images=True)
+    assert "--skip-bad-images" not in str(info.value)  # skipping is what left nothing
 
 
 def test_not_a_zip(tmp_path: Path) -> None:

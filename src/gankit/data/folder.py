@@ -2,8 +2,10 @@
 
 Each image is converted to RGB (or "L" with `channels=1`), center-cropped to a square and resized
 with Lanczos to one resolution, never upscaled (see `gankit.data.imaging`). With
-`resolution=None` the resolution is the largest power of two not above the smallest image's
-shorter side. When every image sits in a first-level subfolder and there are at least two, the
+`resolution=None` the resolution is the largest power of two that at least half of the images fit
+(their lower median's shorter side), so a few thumbnails never pull it down unnoticed. Unreadable
+images and images smaller than the resolution are all reported in one error, or with
+`skip_bad_images` left out with one summary line (a `logging` warning). When every image sits in a first-level subfolder and there are at least two, the
 sorted subfolder names are the class labels. A zip whose members all share one top folder (the
 usual result of zipping a folder) is read as if that folder were the root, so it labels exactly
 like the folder it came from.
@@ -14,18 +16,23 @@ name, size and mtime of every file, so editing, adding or removing an image re-p
 
 from __future__ import annotations
 
+import logging
 import os
-import warnings
 import zipfile
-from collections import Counter
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 import numpy as np
 
-from gankit.data.imaging import IMAGE_EXTENSIONS, decode_square, failure, image_size
+from gankit.data.imaging import (
+    IMAGE_EXTENSIONS,
+    check_pixels,
+    decode_square,
+    failure,
+    image_size,
+)
 from gankit.data.prepare import (
     EntryWriter,
     PreparedDataset,
@@ -36,8 +43,18 @@ from gankit.data.prepare import (
 )
 from gankit.errors import DataError
 
-#: How many offending files an error message lists before "and N more".
+#: How many offending files of each kind an error message lists before "and N more".
 SHOW_FILES = 5
+
+#: Bumped when the rules that pick or skip images change, so older cache entries are not reused.
+RULES_VERSION = 2
+
+#: The command-line flag and API argument that leave unusable images out, for messages.
+SKIP_HINT = (
+    "pass --skip-bad-images to gankit train or gankit evaluate (skip_bad_images=True in Python)"
+)
+
+log = logging.getLogger(__name__)
 
 # Per-process open zips, keyed by pid too: a ZipFile inherited through fork shares its file offset
 # with the parent, so each worker must open its own.
@@ -70,12 +87,16 @@ def _close_zips() -> None:
 
 @dataclass
 class _Plan:
-    """What pass one learnt: the readable images, their sizes and modes, the bad files."""
+    """What pass one learnt: the usable images with their sizes and modes, and the others."""
 
-    refs: list[ImageRef]
-    sizes: list[tuple[int, int]]
-    modes: Counter
-    bad: list[str]
+    total: int
+    refs: list[ImageRef] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    modes: list[str] = field(default_factory=list)
+    #: "name (why)" of each file that cannot be read.
+    bad: list[str] = field(default_factory=list)
+    #: Name and (width, height) of each readable image smaller than the resolution.
+    small: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
 
 
 def open_image_folder(
@@ -93,6 +114,7 @@ def open_image_folder(
         "res": resolution,
         "ch": channels,
         "skip": skip_bad_images,
+        "rules": RULES_VERSION,
     }
     entry = entry_for(path.stem, source, content)
     dataset = load_entry(entry)
@@ -101,8 +123,8 @@ def open_image_folder(
             dataset = _prepare(path, name, refs, entry, resolution, channels, skip_bad_images)
         finally:
             _close_zips()
-    if dataset.skipped:
-        warnings.warn(_skipped_text(dataset.skipped), stacklevel=3)
+    if dataset.skipped:  # said on every open, a cache hit too: the user asked for them to go
+        log.warning(_skipped_text(path, dataset.skipped, len(dataset)))
     return dataset
 
 
@@ -177,25 +199,23 @@ def _prepare(
     skip_bad_images: bool,
 ) -> PreparedDataset:
     """Pass one reads every header; pass two decodes into the cache entry."""
-    plan = _scan(refs, path, skip_bad_images)
-    target = resolution or _auto_resolution(plan.sizes)
-    _check_sizes(plan, target, path)
+    plan, check = _pass_one(path, refs, resolution, skip_bad_images)
+    target = check.resolution
     # Classes come from every listed file, so skipping a bad image never renumbers the labels.
     class_names, labels = _labels([r.name for r in refs], plan.refs)
     writer = EntryWriter(entry)
     try:
-        images, late_bad = _decode_all(plan.refs, writer, target, channels, path, skip_bad_images)
+        images, late_bad = _decode_all(plan.refs, writer, target, channels, path)
         if late_bad:
             keep = _drop(plan, late_bad)
+            check(plan)
             images = writer.shrink(images, keep)
             labels = None if labels is None else labels[keep]
-        if len(images) == 0:
-            raise _all_bad_error(path, plan.bad)
         meta = {
             "name": name,
             "class_names": class_names,
-            "skipped": plan.bad,
-            "description": _describe(path, plan, len(images), target, channels, class_names,
+            "skipped": plan.bad + _small_reasons(plan, target),
+            "description": _describe(path, plan, target, channels, class_names,
                                      auto=resolution is None),
         }  # fmt: skip
         writer.commit(images, labels, meta)
@@ -205,12 +225,29 @@ def _prepare(
     return PreparedDataset(entry)
 
 
+def _pass_one(
+    path: Path, refs: list[ImageRef], resolution: int | None, skip_bad_images: bool
+) -> tuple[_Plan, _UsableCheck]:
+    """The usable images and the resolution; raises one error naming every unusable image."""
+    plan = _scan(refs, path)
+    target = resolution or _auto_resolution(plan.sizes)
+    fits_all = _power_of_two_below(min(min(s) for s in plan.sizes))
+    _set_aside_small(plan, target)
+    if (plan.bad or plan.small) and not skip_bad_images:
+        # About to fail: find the files cut short now too, so one error names every bad file.
+        _drop(plan, _cut_short(plan.refs))
+    check = _UsableCheck(path, target, fits_all, resolution is None, skip_bad_images)
+    check(plan)
+    return plan, check
+
+
 def _drop(plan: _Plan, failed: list[tuple[int, str]]) -> np.ndarray:
     """Move images that failed to decode from `plan.refs` to `plan.bad`; returns the kept mask."""
     keep = np.ones(len(plan.refs), dtype=bool)
     keep[[i for i, _ in failed]] = False
     plan.refs = [r for r, k in zip(plan.refs, keep, strict=True) if k]
     plan.sizes = [s for s, k in zip(plan.sizes, keep, strict=True) if k]
+    plan.modes = [m for m, k in zip(plan.modes, keep, strict=True) if k]
     plan.bad += [reason for _, reason in failed]
     return keep
 
@@ -234,9 +271,25 @@ def decode_job(job: tuple[ImageRef, int, int]) -> np.ndarray | str:
         return failure(ref.name, exc)
 
 
-def _scan(refs: list[ImageRef], path: Path, skip_bad_images: bool) -> _Plan:
-    """Pass one: read every header; fail on unreadable files unless they are skipped."""
-    plan = _Plan([], [], Counter(), [])
+def _pixels_job(ref: ImageRef) -> str | None:
+    """Why the pixels of one image cannot be decoded, or None when they can."""
+    try:
+        with ref.open() as file:
+            check_pixels(file)
+    except Exception as exc:  # As in `decode_job`: every failure means "unreadable".
+        return failure(ref.name, exc)
+    return None
+
+
+def _cut_short(refs: list[ImageRef]) -> list[tuple[int, str]]:
+    """(index, reason) of the images whose header reads but whose pixel data does not."""
+    with closing(parallel_map(_pixels_job, refs, len(refs), "checking the images")) as results:
+        return [(i, why) for i, why in enumerate(results) if why is not None]
+
+
+def _scan(refs: list[ImageRef], path: Path) -> _Plan:
+    """Pass one: read every header; the unreadable files are collected, not raised one by one."""
+    plan = _Plan(total=len(refs))
     with closing(parallel_map(_header, refs, len(refs), "reading image sizes")) as results:
         for ref, result in zip(refs, results, strict=True):
             if isinstance(result, str):
@@ -244,9 +297,7 @@ def _scan(refs: list[ImageRef], path: Path, skip_bad_images: bool) -> _Plan:
             else:
                 plan.refs.append(ref)
                 plan.sizes.append(result[:2])
-                plan.modes[result[2]] += 1
-    if plan.bad and not skip_bad_images:
-        raise _bad_error(path, plan.bad)
+                plan.modes.append(result[2])
     if not plan.refs:
         raise _all_bad_error(path, plan.bad)
     return plan
@@ -258,9 +309,11 @@ def _decode_all(
     resolution: int,
     channels: int,
     path: Path,
-    skip_bad_images: bool,
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Pass two: decode every image into a memmap; returns it and the (index, reason) failures."""
+    """Pass two: decode every image into a memmap; returns it and the (index, reason) failures.
+
+    A failure does not stop the pass, so one error can name every file that is cut short.
+    """
     images = writer.images((len(refs), channels, resolution, resolution))
     jobs = ((ref, resolution, channels) for ref in refs)
     failed: list[tuple[int, str]] = []
@@ -268,8 +321,6 @@ def _decode_all(
     with closing(parallel_map(decode_job, jobs, len(refs), f"preparing {path.name}")) as results:
         for i, result in enumerate(results):
             if isinstance(result, str):
-                if not skip_bad_images:
-                    raise _bad_error(path, [result])
                 failed.append((i, result))
             else:
                 images[i] = result
@@ -277,25 +328,82 @@ def _decode_all(
 
 
 def _auto_resolution(sizes: list[tuple[int, int]]) -> int:
-    """The largest power of two not above the shortest side of any image."""
-    shortest = min(min(w, h) for w, h in sizes)
-    return 1 << (shortest.bit_length() - 1)
+    """The largest power of two that at least half the images fit (their lower median).
+
+    Not the smallest image's: one thumbnail in a folder of photos would silently set the training
+    resolution; it is reported as too small instead.
+    """
+    sides = sorted(min(s) for s in sizes)
+    return _power_of_two_below(sides[(len(sides) - 1) // 2])
 
 
-def _check_sizes(plan: _Plan, resolution: int, path: Path) -> None:
-    """Refuse to upscale: every image's shorter side must reach `resolution`."""
-    pairs = zip(plan.refs, plan.sizes, strict=True)
-    small = [(r.name, s) for r, s in pairs if min(s) < resolution]
-    if not small:
-        return
-    shown = ", ".join(f"{n} ({w}x{h})" for n, (w, h) in small[:SHOW_FILES])
-    more = f" and {len(small) - SHOW_FILES} more" if len(small) > SHOW_FILES else ""
-    smallest = min(min(s) for s in plan.sizes)
-    raise DataError(
-        f"resolution {resolution} is larger than {len(small)} of the {len(plan.refs)} images in "
-        f"{path} (gankit never upscales): {shown}{more}. Use a resolution of at most {smallest} "
-        "(or leave it unset to pick the largest power of two that fits), or remove those images."
-    )
+def _power_of_two_below(side: int) -> int:
+    """The largest power of two not above `side`."""
+    return 1 << (side.bit_length() - 1)
+
+
+def _set_aside_small(plan: _Plan, resolution: int) -> None:
+    """Move images whose shorter side is below `resolution` (never upscaled) to `plan.small`."""
+    keep = [min(s) >= resolution for s in plan.sizes]
+    pairs = zip(plan.refs, plan.sizes, keep, strict=True)
+    plan.small = [(r.name, size) for r, size, k in pairs if not k]
+    plan.refs = [r for r, k in zip(plan.refs, keep, strict=True) if k]
+    plan.sizes = [s for s, k in zip(plan.sizes, keep, strict=True) if k]
+    plan.modes = [m for m, k in zip(plan.modes, keep, strict=True) if k]
+
+
+@dataclass(frozen=True)
+class _UsableCheck:
+    """Raises one error naming every unusable image, unless they may be skipped (and some remain)."""
+
+    path: Path
+    resolution: int
+    fits_all: int  # the largest power of two every readable image fits
+    auto: bool
+    skip: bool
+
+    def __call__(self, plan: _Plan) -> None:
+        if not (plan.bad or plan.small) or (self.skip and plan.refs):
+            return
+        if not plan.refs and not plan.small:
+            raise _all_bad_error(self.path, plan.bad)
+        raise DataError(self.message(plan))
+
+    def message(self, plan: _Plan) -> str:
+        """'cannot use N of the M images in PATH. K unreadable: ... J smaller ...: ... Fixes.'"""
+        count = len(plan.bad) + len(plan.small)
+        head = (
+            f"cannot use {count} of the {plan.total} images in {self.path}"
+            if plan.refs
+            else f"none of the {plan.total} images in {self.path} can be used"
+        )
+        parts = [head]
+        if plan.bad:
+            parts.append(f"{len(plan.bad)} unreadable: {_listing(plan.bad)}")
+        if plan.small:
+            sizes = [f"{n} ({w}x{h})" for n, (w, h) in plan.small]
+            parts.append(f"{len(plan.small)} {self._smaller_than()}: {_listing(sizes)}")
+        return ". ".join(parts) + f". {self._fixes(plan)}."
+
+    def _smaller_than(self) -> str:
+        res = self.resolution
+        if self.auto:
+            return (
+                f"smaller than {res}x{res}, the largest power of two that at least half of the "
+                "images fit (gankit never upscales)"
+            )
+        return f"smaller than resolution {res} (gankit never upscales)"
+
+    def _fixes(self, plan: _Plan) -> str:
+        fixes = ["Fix or delete them" if plan.bad else "Remove them"]
+        if plan.small:
+            fixes.append(
+                f"pass --resolution {self.fits_all} to keep the small ones (the largest power of "
+                "two that every image fits)"
+            )
+        if plan.refs:
+            fixes.append(f"{SKIP_HINT} to leave them out")
+        return ", or ".join([", ".join(fixes[:-1]), fixes[-1]]) if len(fixes) > 1 else fixes[0]
 
 
 def _labels(all_names: list[str], refs: list[ImageRef]) -> tuple[list[str], np.ndarray | None]:
@@ -314,26 +422,41 @@ def _labels(all_names: list[str], refs: list[ImageRef]) -> tuple[list[str], np.n
 def _describe(
     path: Path,
     plan: _Plan,
-    count: int,
     resolution: int,
     channels: int,
     class_names: list[str],
     auto: bool,
 ) -> str:
-    """One line for the run log: what was done to the source images."""
+    """One line for the run log: what was done to the source images, and what was left out."""
     exts = ", ".join(sorted({Path(r.name).suffix.lower().lstrip(".") for r in plan.refs}))
     target = "RGB" if channels == 3 else "greyscale (L)"
-    other = sorted(m for m in plan.modes if m != ("RGB" if channels == 3 else "L"))
+    other = sorted(set(plan.modes) - {"RGB" if channels == 3 else "L"})
     convert = f"converted to {target} from {'/'.join(other)}" if other else f"already {target}"
-    steps = [convert, _crop_text(plan.sizes), _resize_text(plan.sizes, resolution, auto)]
+    resize = _resize_text(plan.sizes, resolution, auto, every=not plan.small)
+    steps = [convert, _crop_text(plan.sizes), resize]
     if class_names:
         steps.append(f"labelled by {len(class_names)} subfolders ({_short_list(class_names)})")
     else:
         steps.append("unlabelled")
-    text = f"{count:,} images from {path.resolve()} ({exts}): {', '.join(steps)}"
-    if plan.bad:
-        text += f"; {len(plan.bad)} unreadable file{'s' if len(plan.bad) > 1 else ''} skipped"
-    return text
+    text = f"{len(plan.refs):,} images from {path.resolve()} ({exts}): {', '.join(steps)}"
+    return text + _skipped_summary(plan, resolution)
+
+
+def _skipped_summary(plan: _Plan, resolution: int) -> str:
+    """'; 3 files skipped (1 unreadable, 2 smaller than RxR)', or '' when none was."""
+    count = len(plan.bad) + len(plan.small)
+    if not count:
+        return ""
+    kinds = [f"{len(plan.bad)} unreadable"] if plan.bad else []
+    if plan.small:
+        kinds.append(f"{len(plan.small)} smaller than {resolution}x{resolution}")
+    return f"; {count} file{'s' if count > 1 else ''} skipped ({', '.join(kinds)})"
+
+
+def _small_reasons(plan: _Plan, resolution: int) -> list[str]:
+    """'name (WxH, smaller than RxR)' for each image left out as too small."""
+    res = f"{resolution}x{resolution}"
+    return [f"{n} ({w}x{h}, smaller than {res})" for n, (w, h) in plan.small]
 
 
 def _crop_text(sizes: list[tuple[int, int]]) -> str:
@@ -346,8 +469,9 @@ def _crop_text(sizes: list[tuple[int, int]]) -> str:
     return f"center-cropped to squares of their shorter side ({min(sides)}-{max(sides)} px)"
 
 
-def _resize_text(sizes: list[tuple[int, int]], resolution: int, auto: bool) -> str:
-    why = " (largest power of two that fits every image)" if auto else ""
+def _resize_text(sizes: list[tuple[int, int]], resolution: int, auto: bool, every: bool) -> str:
+    fits = "every image" if every else "at least half of the images"
+    why = f" (largest power of two that fits {fits})" if auto else ""
     if all(min(s) == resolution for s in sizes):
         return f"kept at {resolution}x{resolution}{why}"
     return f"resized to {resolution}x{resolution} with Lanczos{why}"
@@ -357,14 +481,10 @@ def _short_list(names: list[str], limit: int = 4) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
-def _bad_error(path: Path, bad: list[str]) -> DataError:
-    shown = "; ".join(bad[:SHOW_FILES])
-    more = f" (and {len(bad) - SHOW_FILES} more)" if len(bad) > SHOW_FILES else ""
-    return DataError(
-        f"cannot read {len(bad)} image{'s' if len(bad) > 1 else ''} in {path}: {shown}{more}. "
-        "Fix or delete the file, or pass --skip-bad-images (skip_bad_images=True) to leave "
-        "unreadable images out."
-    )
+def _listing(entries: list[str]) -> str:
+    """The first `SHOW_FILES` entries, then 'and N more'."""
+    more = f" and {len(entries) - SHOW_FILES} more" if len(entries) > SHOW_FILES else ""
+    return "; ".join(entries[:SHOW_FILES]) + more
 
 
 def _all_bad_error(path: Path, bad: list[str]) -> DataError:
@@ -374,6 +494,10 @@ def _all_bad_error(path: Path, bad: list[str]) -> DataError:
     )
 
 
-def _skipped_text(skipped: list[str]) -> str:
-    shown = "; ".join(skipped[:SHOW_FILES])
-    return f"skipped {len(skipped)} unreadable image{'s' if len(skipped) > 1 else ''}: {shown}"
+def _skipped_text(path: Path, skipped: list[str], kept: int) -> str:
+    """The one summary line of a run with skip_bad_images that left images out."""
+    total = kept + len(skipped)
+    return (
+        f"gankit: left out {len(skipped)} of the {total} images in {path} "
+        f"(--skip-bad-images): {_listing(skipped)}"
+    )

@@ -47,6 +47,13 @@ def image_size(source: bytes | BinaryIO) -> tuple[int, int, str]:
         return im.size[0], im.size[1], im.mode
 
 
+def check_pixels(source: bytes | BinaryIO) -> None:
+    """Decode `source` cheaply, raising where its pixel data is cut short or corrupt."""
+    with open_image(source) as im:
+        im.draft(im.mode, (1, 1))  # JPEG: decode at 1/8 scale, still reading every byte
+        im.load()
+
+
 def to_mode(im: Image.Image, channels: int) -> Image.Image:
     """`im` as "RGB" (channels=3) or "L" (channels=1), handling alpha, palettes and 16-bit."""
     if im.mode in _SIXTEEN_BIT_MODES or im.mode == "F":
