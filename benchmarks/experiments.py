@@ -350,7 +350,14 @@ def _init_worker(stopping: Any) -> None:
     global _STOPPING
     _STOPPING = stopping
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The pool's terminate() sends SIGTERM: the worker must die then, not finish its run (a
+    # training loop handles SIGTERM itself only where no handler was installed).
+    signal.signal(signal.SIGTERM, _die)
     keep_stop_requests()
+
+
+def _die(signum: int, frame: object) -> None:
+    os._exit(128 + signum)
 
 
 def _run_job(args: tuple[Callable[[Job], dict[str, Any]], Job]) -> dict[str, Any]:

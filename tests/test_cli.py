@@ -304,22 +304,24 @@ def test_resume_with_a_longer_kimg_rederives_the_default_intervals(
     first = ["train", "gan", "--data", "ring8", "--kimg", "0.1", "--out", str(out), *common]
     assert main([*first, "--sample-kimg", "0.005"]) == 0
     saved = yaml.safe_load((out / "config.yaml").read_text())["train"]
-    # 0.1 kimg: ticks every 1/100 (0.001), samples chosen by hand, snapshots every 1/10.
+    # 0.1 kimg at batch 20: ticks every 1/100 and snapshots every 1/4 of the run, but at least
+    # a batch apart (0.001 and 0.02 -> 0.02); samples chosen by hand.
     assert (saved["tick_kimg"], saved["sample_kimg"], saved["snapshot_kimg"]) == (
-        0.001,
+        0.02,
         0.005,
-        0.01,
+        0.02,
     )
     assert main(["train", "--resume", str(out), "--kimg", "1"]) == 0
     resumed = yaml.safe_load((out / "config.yaml").read_text())["train"]
-    # 1 kimg: tick 0.01 and snapshot (and metrics) 0.1; the hand-chosen sample interval stays.
-    assert resumed["tick_kimg"] == 0.01 and resumed["snapshot_kimg"] == 0.1
-    assert resumed["metrics_kimg"] == 0.1 and resumed["sample_kimg"] == 0.005
+    # 1 kimg: tick 0.02 (a batch) and snapshot (and metrics) 0.2; the hand-chosen sample
+    # interval stays.
+    assert resumed["tick_kimg"] == 0.02 and resumed["snapshot_kimg"] == 0.2
+    assert resumed["metrics_kimg"] == 0.2 and resumed["sample_kimg"] == 0.005
     log = (out / "log.txt").read_text()
     resumed_log = log[log.index("resumed from") :]
-    # Snapshots at 0.2, 0.3, ..., 1.0 kimg; at the old 0.01 there would be one per 0.02-kimg step.
-    assert resumed_log.count("snapshot ckpt-") == 9
-    assert "ticks every 0.01 kimg, samples every 0.005, snapshots every 0.1" in log
+    # Snapshots at 0.2, 0.4, 0.6, 0.8 and 1.0 kimg; at the old 0.02 there would be 45.
+    assert resumed_log.count("snapshot ckpt-") == 5
+    assert "ticks every 0.02 kimg, samples every 0.005, snapshots every 0.2" in log
     # A shorter --kimg than the run has trained is refused, and config.yaml stays as it was.
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--kimg", "0.5"]) == 2
@@ -333,7 +335,7 @@ def test_resume_with_a_longer_kimg_rederives_the_default_intervals(
     assert (printed["tick_kimg"], printed["sample_kimg"], printed["snapshot_kimg"]) == (
         0.1,
         0.005,
-        1.0,
+        2.0,
     )
 
 
@@ -343,20 +345,34 @@ def test_rederive_intervals_keeps_what_was_given_and_what_is_not_a_default() -> 
     saved = {
         "train": {
             "kimg": 40.0,
+            "batch_size": 16,
             "tick_kimg": 0.2,  # the default for 40 kimg (0.4 -> 0.2)
-            "sample_kimg": 1.0,  # the default (1.6 -> 1)
-            "snapshot_kimg": 3.0,  # chosen by hand (the default is 2)
+            "sample_kimg": 2.0,  # the default (4 -> 2)
+            "snapshot_kimg": 3.0,  # chosen by hand (the default is 10 -> 10)
             "metrics_kimg": 3.0,  # followed the hand-chosen snapshots
         }
     }
     train = rederive_intervals(saved, 4000.0, {"kimg", "sample_kimg"})["train"]
     assert train == {
         "kimg": 40.0,  # the override replaces it later
+        "batch_size": 16,
         "tick_kimg": None,
-        "sample_kimg": 1.0,  # given on the resume's command line: its value wins there
+        "sample_kimg": 2.0,  # given on the resume's command line: its value wins there
         "snapshot_kimg": 3.0,
         "metrics_kimg": 3.0,
     }
     assert rederive_intervals(saved, 40.0, {"kimg"}) is saved  # same length: nothing changes
     broken = {"train": {"kimg": "forty", "tick_kimg": 0.2}}  # the type check reports this later
     assert rederive_intervals(broken, 4000.0, {"kimg"}) is broken
+
+
+def test_intervals_saved_by_earlier_releases_are_rederived_too() -> None:
+    """Before the intervals followed the batch, samples came every 1/25 and snapshots every
+    1/10 of the run: a run saved then and resumed longer re-derives those as defaults."""
+    from gankit.train.run import rederive_intervals
+
+    saved = {"train": {"kimg": 40.0, "batch_size": 16, "sample_kimg": 1.0, "snapshot_kimg": 2.0,
+                       "metrics_kimg": 2.0}}  # fmt: skip
+    train = rederive_intervals(saved, 4000.0, {"kimg"})["train"]
+    assert train["sample_kimg"] is None and train["snapshot_kimg"] is None
+    assert train["metrics_kimg"] is None

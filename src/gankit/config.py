@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from gankit.atomic import write_text_atomic
 from gankit.errors import ConfigError
 
 AmpMode = Literal["none", "bf16", "fp16"]
@@ -69,6 +70,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     ema_kimg: float | None = None
+    #: G_ema's half-life is min(ema_kimg * 1000, images shown * ema_rampup); 0 = no ramp-up.
+    ema_rampup: float | None = None
     tick_kimg: float | None = None
     snapshot_kimg: float | None = None
     sample_kimg: float | None = None
@@ -244,8 +247,8 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def save_config(config: Config, path: str | os.PathLike) -> None:
-    """Write the resolved config as YAML."""
-    Path(path).write_text(dump_config(config))
+    """Write the resolved config as YAML, atomically (a full disk leaves the old file whole)."""
+    write_text_atomic(Path(path), dump_config(config))
 
 
 def dump_config(config: Config) -> str:

@@ -19,7 +19,8 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.train import checkpoint as ckpt
-from gankit.train.run import build_nets, resolve_device
+from gankit.device import resolve_device
+from gankit.train.run import build_nets
 from gankit.viz import save_grid, to_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

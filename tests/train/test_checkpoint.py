@@ -17,6 +17,7 @@ def _state(value: float) -> dict:
         "nets": {"G": {"w": torch.full((3,), float(value))}},
         "cur_nimg": int(value),
         "stage": {"key": "a", "alpha": 0.5},
+        "model": {"name": "toy"},
     }
 
 
@@ -46,20 +47,51 @@ def test_a_write_that_dies_midway_leaves_the_previous_checkpoint(
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", torn_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match="disk full; the last good checkpoint, .*1.pt, is"):
         ckpt.save_checkpoint(_state(2), tmp_path, 2, keep=3)
     # The rename never happened: no ckpt-...2.pt, and the temporary file was cleaned up.
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt-000000000001.pt"]
     assert ckpt.load_checkpoint(tmp_path / "ckpt-000000000001.pt")["cur_nimg"] == 1
 
 
-def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path: Path) -> None:
+def test_corrupt_newest_checkpoint_falls_back_with_a_note_in_gankits_words(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     ckpt.save_checkpoint(_state(1), folder, 1, keep=3)
     (folder / ckpt.checkpoint_name(5)).write_bytes(b"garbage")
-    with pytest.warns(UserWarning, match="corrupt"):
-        path, state = ckpt.load_latest(tmp_path)
+    (folder / ckpt.checkpoint_name(7)).write_bytes(b"")
+    notes: list[str] = []
+    path, state = ckpt.load_latest(tmp_path, note=notes.append)
     assert path.name == "ckpt-000000000001.pt" and state["cur_nimg"] == 1
+    assert len(notes) == 2
+    assert "ckpt-000000000007.pt' is an empty file (0 bytes)" in notes[0]
+    assert "ckpt-000000000005.pt' is unreadable: cut short, damaged" in notes[1]
+    assert not any("weights_only" in n or "file an issue" in n for n in notes)
+
+
+def test_a_checkpoint_with_the_format_tag_but_no_contents_is_corrupt(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    ckpt.save_checkpoint(_state(1), folder, 1, keep=3)
+    torch.save({"format": ckpt.FORMAT, "version": 1}, folder / ckpt.checkpoint_name(9))
+    with pytest.raises(CheckpointError, match="incomplete: it has no model, nets, cur_nimg"):
+        ckpt.load_checkpoint(folder / ckpt.checkpoint_name(9))
+    path, _ = ckpt.load_latest(tmp_path, note=lambda text: None)
+    assert path.name == "ckpt-000000000001.pt"
+
+
+def test_a_skipped_newer_checkpoint_is_set_aside_not_deleted(tmp_path: Path) -> None:
+    """A junk checkpoint numbered above the run would stay 'newest' forever and take a kept
+    slot; a resume renames it so the next snapshots prune only real checkpoints."""
+    for nimg in (1, 2):
+        ckpt.save_checkpoint(_state(nimg), tmp_path, nimg, keep=2)
+    junk = tmp_path / ckpt.checkpoint_name(10**9)
+    junk.write_bytes(b"junk")
+    moved = ckpt.set_aside_newer(tmp_path, tmp_path / ckpt.checkpoint_name(2))
+    assert moved == [tmp_path / f"{junk.name}.corrupt"] and moved[0].read_bytes() == b"junk"
+    ckpt.save_checkpoint(_state(3), tmp_path, 3, keep=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
+        ckpt.checkpoint_name(2),
+        ckpt.checkpoint_name(3),
+    ]
 
 
 def test_stray_temporary_files_are_ignored_and_cleaned(tmp_path: Path) -> None:

@@ -303,21 +303,26 @@ def test_build_trainer_steps_exactly_as_gankit_train_runs(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    ("kimg", "tick", "sample", "snapshot"),
+    ("kimg", "batch", "tick", "sample", "snapshot"),
     [
-        (3000.0, 20.0, 100.0, 200.0),  # 30 -> 20, 120 -> 100, 300 -> 200 (1-2-5 rounding down)
-        (0.16, 0.001, 0.005, 0.01),  # 0.0016 -> 0.001, 0.0064 -> 0.005, 0.016 -> 0.01
-        (1e9, 100.0, 500.0, 1000.0),  # a huge --kimg for a --max-minutes run: the caps
+        (3000.0, 16, 20.0, 200.0, 500.0),  # 30 -> 20, 300 -> 200, 750 -> 500 (1-2-5, down)
+        (0.16, 0, 0.001, 0.01, 0.02),  # 0.0016 -> 0.001, 0.016 -> 0.01, 0.04 -> 0.02
+        (1e9, 64, 100.0, 500.0, 1000.0),  # a huge --kimg for a --max-minutes run: the caps
+        # A short run at a large batch: never more than one tick, grid or snapshot per
+        # iteration (0.03 -> 0.128 kimg, one batch), so 3 kimg gives 15 grids, not 25-60.
+        (3.0, 128, 0.128, 0.2, 0.5),
     ],
 )
-def test_default_intervals_are_round_fractions_of_the_run_up_to_a_cap(
-    kimg: float, tick: float, sample: float, snapshot: float
+def test_default_intervals_are_round_fractions_of_the_run_at_least_a_batch_up_to_a_cap(
+    kimg: float, batch: int, tick: float, sample: float, snapshot: float
 ) -> None:
     from gankit.train.run import default_interval
 
-    assert default_interval(kimg, "tick") == tick
-    assert default_interval(kimg, "sample") == sample
-    assert default_interval(kimg, "snapshot") == snapshot
+    assert default_interval(kimg, "tick", batch) == tick
+    assert default_interval(kimg, "sample", batch) == sample
+    assert default_interval(kimg, "snapshot", batch) == snapshot
+    grids = kimg / default_interval(kimg, "sample", batch)
+    assert 10 <= grids <= 25 or default_interval(kimg, "sample", batch) == 500.0
 
 
 def test_build_without_placing_leaves_the_nets_in_their_default_format(tmp_path: Path) -> None:

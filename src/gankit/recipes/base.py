@@ -111,6 +111,8 @@ class Recipe:
     default_kimg: float = 1000.0
     default_batch_size: int = 32
     default_ema_kimg: float = 10.0
+    #: G_ema's half-life ramp-up (StyleGAN2-ADA's `ema_rampup`); 0 turns it off.
+    default_ema_rampup: float = 0.05
     #: The model a run uses when none is named (`model.name: auto`).
     default_model: str = ""
     #: Whether the recipe trains on class labels (the model is then built with `c_dim` classes).
@@ -175,3 +177,8 @@ class Recipe:
     def describe(self) -> str:
         """A one-line summary for the run log."""
         return type(self).__name__
+
+    def plan(self, total_nimg: int) -> str | None:
+        """What a run of `total_nimg` images will go through, for the start of the log (e.g.
+        which resolutions a growing recipe reaches, and when); None when there is nothing to say."""
+        return None

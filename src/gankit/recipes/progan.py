@@ -5,7 +5,10 @@ Paper values (section 3, appendix A.1): WGAN-GP loss with lambda = 10 and the dr
 a fade-in and a stable phase of 800k real images each; minibatch 16 up to 128x128, then 14, 6, 3 at
 256, 512, 1024; optimizer state reset at each phase change (the official `reset_opt_for_new_lod`);
 G_ema with beta 0.999 per step, here as a 10 kimg half-life (0.5 ** (16 / 10000) = 0.99889).
-`phase_kimg` (not in the paper) overrides the fade/stable lengths per resolution.
+`phase_kimg` (not in the paper) overrides the fade/stable lengths per resolution, and
+`grown_kimg` (not in the paper) scales every phase by one factor so that the networks are fully
+grown at that kimg: a run much shorter than the paper's (a CPU run on a small folder) then still
+passes through every resolution. The run log's first lines say which resolution a run reaches.
 
 Optional, off by default: Gaussian noise on D's inputs whose strength adapts to D's confidence
 (`d_input_noise`, the early-ProGAN trick in source text 000: strength 0.2 * max(0, d - 0.5)^2, d an
@@ -70,6 +73,7 @@ class ProGANRecipe(Recipe):
         phase_kimg: dict[int, tuple[float, float]] | None = None,
         reset_optimizer: bool = True,
         d_input_noise: bool = False,
+        grown_kimg: float | None = None,
     ) -> None:
         super().__init__(nets, batch_size)
         G, D = nets["G"], nets["D"]
@@ -90,6 +94,11 @@ class ProGANRecipe(Recipe):
             batch_sizes=tuple(sorted(table.items())),
             phase_nimg=_phase_table(phase_kimg or {}, G.resolutions),
         )
+        if grown_kimg is not None:
+            if grown_kimg <= 0:
+                raise ConfigError(f"recipe.args.grown_kimg must be positive; got {grown_kimg}")
+            self.schedule_ = self.schedule_.fitted(round(grown_kimg * 1000))
+        self.grown_kimg = grown_kimg
         self.default_kimg = self.schedule_.grown_nimg / 1000
         self.gp_weight, self.gp_target, self.drift_weight = gp_weight, gp_target, drift_weight
         self.reset_optimizer = reset_optimizer
@@ -176,6 +185,24 @@ class ProGANRecipe(Recipe):
             f"resolutions {list(s.resolutions)}; fade {s.fade_nimg / 1000:g} kimg + stable "
             f"{s.stable_nimg / 1000:g} kimg per resolution{self._overrides()}; fully grown at "
             f"{s.grown_nimg / 1000:g} kimg"
+        )
+
+    def plan(self, total_nimg: int) -> str:
+        """Which resolution the run reaches, when each one starts, and how to fit the growth
+        into a run too short for it (`grown_kimg`)."""
+        s = self.schedule_
+        starts = ", ".join(f"{r}x{r} at {n / 1000:g}" for r, n in s.starts())
+        final = s.stage(total_nimg)
+        kimg, top = total_nimg / 1000, s.resolutions[-1]
+        text = (
+            f"growth (kimg): {starts}; fully grown at {s.grown_nimg / 1000:g}. This run of "
+            f"{kimg:g} kimg ends at {final.resolution}x{final.resolution}"
+        )
+        if final.resolution == top and not final.fading:
+            return text
+        return (
+            f"{text}, before {top}x{top}: to grow to {top}x{top} within the run, add --set "
+            f"recipe.args.grown_kimg={kimg:g} (every phase scaled to fit)"
         )
 
     def _overrides(self) -> str:

@@ -7,6 +7,7 @@ resolution stays stable forever after. This matches the official `TrainingSchedu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -62,6 +63,26 @@ class ProgressiveSchedule:
                 return level, 1.0
             t -= stable
         return last, 1.0
+
+    def fitted(self, total_nimg: int) -> ProgressiveSchedule:
+        """This schedule with every fade and stable phase scaled by one factor, so that the last
+        resolution's stable phase ends at `total_nimg` (boundaries rounded to whole images)."""
+        factor = total_nimg / self.grown_nimg
+        table, start, done = [], 0, 0
+        for res, (fade, stable) in zip(self.resolutions, self.phases(), strict=True):
+            fade_end = round((done + fade) * factor)
+            stable_end = max(round((done + fade + stable) * factor), fade_end + 1)
+            table.append((res, fade_end - start, stable_end - fade_end))
+            start, done = stable_end, done + fade + stable
+        return dataclasses.replace(self, phase_nimg=tuple(table))
+
+    def starts(self) -> list[tuple[int, int]]:
+        """(resolution, images shown when it begins to fade in) for each resolution."""
+        out, t = [], 0
+        for res, (fade, stable) in zip(self.resolutions, self.phases(), strict=True):
+            out.append((res, t))
+            t += fade + stable
+        return out
 
     @property
     def grown_nimg(self) -> int:

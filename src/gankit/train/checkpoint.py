@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
+import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gankit.errors import CheckpointError
+from gankit.atomic import write_atomic
+from gankit.errors import CheckpointError, os_error_text
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -30,31 +33,27 @@ def checkpoint_name(cur_nimg: int) -> str:
 
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save to `path` via a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    write_atomic(path, lambda f: torch.save(obj, f))
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, so best effort.
+def _write_failure(path: Path, err: Exception) -> str:
+    """Why writing checkpoint `path` failed, and which checkpoint is still good."""
+    if isinstance(err, OSError):
+        why = os_error_text(err)
+    elif "write failed" in str(err) and _free_bytes(path.parent) < 64 * 2**20:
+        why = "no space left on the device; free some space"
+    else:
+        why = f"the write failed ({str(err).strip().splitlines()[-1]})"
+    good = list_checkpoints(path.parent)
+    last = f"the last good checkpoint, {good[-1]}, is intact" if good else "no checkpoint was kept"
+    return f"could not write checkpoint {str(path)!r}: {why}; {last}"
+
+
+def _free_bytes(folder: Path) -> int:
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        return shutil.disk_usage(folder).free
     except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        return 0
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -68,7 +67,10 @@ def list_checkpoints(folder: Path) -> list[Path]:
 def save_checkpoint(state: dict[str, Any], folder: Path, cur_nimg: int, keep: int) -> Path:
     """Write `state` as the checkpoint for `cur_nimg` and delete all but the newest `keep`."""
     path = folder / checkpoint_name(cur_nimg)
-    save_atomic({"format": FORMAT, "version": VERSION, **state}, path)
+    try:
+        save_atomic({"format": FORMAT, "version": VERSION, **state}, path)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        raise CheckpointError(_write_failure(path, err)) from err
     for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     for stray in folder.glob(".ckpt-*.tmp-*"):
@@ -77,23 +79,57 @@ def save_checkpoint(state: dict[str, Any], folder: Path, cur_nimg: int, keep: in
     return path
 
 
+#: Keys every gankit checkpoint has had since the first release; a file without them is not one.
+REQUIRED_KEYS = ("model", "nets", "cur_nimg")
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load one checkpoint file (weights only), with a clear error if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
     except Exception as err:  # torch raises many types for torn or foreign files
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable or corrupt: {err}") from None
+        raise CheckpointError(f"checkpoint {str(path)!r} {_unreadable_reason(path, err)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a gankit checkpoint")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is incomplete: it has no {', '.join(missing)} "
+            "(damaged, or not written by gankit)"
+        )
     return state
 
 
+def _unreadable_reason(path: Path, err: Exception) -> str:
+    """Why torch could not load `path`, in gankit's words (torch's own text advises loading
+    with weights_only=False, which would run whatever code the file holds)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = -1
+    if size == 0:
+        return "is an empty file (0 bytes): its write never finished"
+    if isinstance(err, OSError):
+        return f"cannot be read ({err.strerror or err})"
+    if "Unsupported global" in str(err):
+        return (
+            "holds Python objects besides tensors and plain containers, which gankit never "
+            "writes; it is not loaded, because loading it could run code"
+        )
+    return "is unreadable: cut short, damaged, or not a PyTorch file"
+
+
 def load_latest(
-    run_dir: Path, map_location: str | torch.device = "cpu"
+    run_dir: Path,
+    map_location: str | torch.device = "cpu",
+    note: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """The newest loadable checkpoint of a run; a corrupt newest one falls back to the previous."""
+    """The newest loadable checkpoint of a run; a corrupt newest one falls back to the previous,
+    and `note` (default: a line on stderr) is told which file was skipped and why."""
+    note = note or _note_on_stderr
     candidates = list_checkpoints(run_dir / "checkpoints")
     if not candidates:
         raise CheckpointError(
@@ -104,8 +140,26 @@ def load_latest(
         try:
             return path, load_checkpoint(path, map_location)
         except CheckpointError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
+            note(f"skipping {err}; using an older checkpoint")
     raise CheckpointError(f"every checkpoint in {str(run_dir / 'checkpoints')!r} is corrupt")
+
+
+def _note_on_stderr(text: str) -> None:
+    print(f"gankit: note: {text}", file=sys.stderr)
+
+
+def set_aside_newer(folder: Path, loaded: Path) -> list[Path]:
+    """Rename the checkpoints newer than `loaded` (those a resume skipped as corrupt) to
+    `NAME.corrupt`, so they neither count as the newest nor take one of the kept slots, and
+    nothing is deleted; returns the new paths."""
+    number = int(_NAME.match(loaded.name).group(1))
+    moved = []
+    for path in list_checkpoints(folder):
+        if int(_NAME.match(path.name).group(1)) > number:
+            target = path.with_name(f"{path.name}.corrupt")
+            os.replace(path, target)
+            moved.append(target)
+    return moved
 
 
 def resolve_checkpoint(

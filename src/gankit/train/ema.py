@@ -1,4 +1,9 @@
-"""Exponential moving average of the generator (G_ema), parameterised by a half-life in images."""
+"""Exponential moving average of the generator (G_ema), parameterised by a half-life in images.
+
+The half-life ramps up with training (StyleGAN2-ADA, Karras et al. 2020, arXiv:2006.06676,
+`training_loop.py`: `ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)`, 0.05 in its `auto` and
+`cifar` configs), for every recipe that averages.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,23 @@ import torch
 from torch import nn
 
 
-def ema_beta(global_batch: int, ema_kimg: float) -> float:
-    """Per-step decay so that weights halve their influence after `ema_kimg` thousand images."""
+def ema_beta(
+    global_batch: int, ema_kimg: float, cur_nimg: int | None = None, rampup: float = 0.0
+) -> float:
+    """Per-step decay so that weights halve their influence after `ema_kimg` thousand images.
+
+    With `rampup` > 0 the half-life grows with training as in StyleGAN2-ADA's `ema_rampup`:
+    `min(ema_kimg * 1000, cur_nimg * rampup)` images, so at `cur_nimg` 0 G_ema copies G and a
+    short run's G_ema shows what G has learned instead of the random initialisation.
+    """
     if ema_kimg <= 0:
         return 0.0
-    return 0.5 ** (global_batch / (ema_kimg * 1000.0))
+    half_life = ema_kimg * 1000.0
+    if rampup > 0 and cur_nimg is not None:
+        half_life = min(half_life, cur_nimg * rampup)
+    if half_life <= 0:
+        return 0.0
+    return 0.5 ** (global_batch / half_life)
 
 
 class MovingAverage:

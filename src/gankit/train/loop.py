@@ -59,6 +59,7 @@ class LoopOptions:
     snapshot_kimg: float
     sample_kimg: float
     device: torch.device
+    ema_rampup: float = 0.0  # see gankit.train.ema.ema_beta
     amp: str = "none"
     channels_last: bool = False
     compile: bool = False
@@ -112,6 +113,8 @@ class Trainer:
         self.points = getattr(nets["G"], "output_kind", "images") == "points"
         self.grid_z, self.grid_c, self.grid_cols = self._grid_latents(nets["G"], options)
         self._stop_requested = False
+        #: The signal (SIGINT, SIGTERM) that stopped `run()` early, or None.
+        self.stop_signal: int | None = None
         # Per-phase losses since the last tick ("D_main/loss" -> one scalar per step); ticks log
         # their means and clear it.
         self.tick_logs: dict[str, list[torch.Tensor]] = {}
@@ -202,7 +205,12 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
-        """Train until `total_kimg`, then write the final snapshot, samples and plots."""
+        """Train until `total_kimg`, then write the final snapshot, samples and plots.
+
+        Ctrl-C, SIGTERM or SIGUSR1 stop it after the current iteration, with a snapshot
+        (`stop_signal` then says which); a second Ctrl-C or SIGTERM aborts at once with a
+        KeyboardInterrupt, leaving the last complete checkpoint as it was.
+        """
         total_nimg = round(self.opt.total_kimg * 1000)
         self._save_reals()
         bar = self._progress_bar()
@@ -225,11 +233,11 @@ class Trainer:
                     self._tick(bar, rate)
                     tick_start, tick_nimg = time.perf_counter(), self.cur_nimg
                 self._periodic(prev_nimg, total_nimg)
-        if self.tick_logs:  # stopped early (time limit, Ctrl-C): log the partial tick too
-            now = time.perf_counter()
-            self._tick(bar, (self.cur_nimg - tick_nimg) / max(now - tick_start, 1e-9))
-        bar.close()
-        self._finish()
+            if self.tick_logs:  # stopped early (time limit, Ctrl-C): log the partial tick too
+                now = time.perf_counter()
+                self._tick(bar, (self.cur_nimg - tick_nimg) / max(now - tick_start, 1e-9))
+            bar.close()
+            self._finish()
 
     def step(self) -> None:
         """One training iteration: every phase due at this iteration (D, then G), then G_ema.
@@ -256,7 +264,8 @@ class Trainer:
             if self.cur_iter % phase.every == 0:
                 self._run_phase(phase, batch, ctx)
         if self.ema is not None:
-            self.ema.update(ema_beta(stage.batch_size, self.opt.ema_kimg))
+            beta = ema_beta(stage.batch_size, self.opt.ema_kimg, self.cur_nimg, self.opt.ema_rampup)
+            self.ema.update(beta)
         self.cur_nimg += stage.batch_size
         self.cur_iter += 1
 
@@ -381,21 +390,56 @@ class Trainer:
         where = f"{stage.resolution}px " if stage.resolution else ""  # 0: 2-D points
         fading = f"a={stage.alpha:.2f} " if stage.alpha < 1 else ""
         status = f"{where}{fading}{rate:.1f} img/s {losses}"
-        bar.set_postfix_str(status, refresh=False)
+        bar.set_description_str(status, refresh=False)
         # Every tick goes to log.txt; the console shows it on the bar, or as a line without one.
         self.log.info(f"tick {record['kimg']:g} kimg: {status}", echo=bar.disable)
 
+    def _check_finite_nets(self) -> None:
+        """Refuse to snapshot weights that are NaN or infinite (a snapshot can come before the
+        tick that would see a NaN loss), so no such checkpoint is written or kept."""
+        nets = dict(self.nets.items())
+        if self.G_ema is not None:
+            nets["G_ema"] = self.G_ema
+        bad = {
+            f"{name} weights": float("nan")
+            for name, net in nets.items()
+            if not all(
+                torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()
+            )
+        }
+        bad.update(self._pending_bad_losses())
+        if bad:
+            self._diverged(bad)
+
+    def _pending_bad_losses(self) -> dict[str, float]:
+        """Non-finite losses logged since the last tick (not yet checked by `_tick`)."""
+        bad = {}
+        for key, values in self.tick_logs.items():
+            if values and not bool(torch.isfinite(torch.stack(values)).all()):
+                bad[key] = float(torch.stack(values)[~torch.isfinite(torch.stack(values))][0])
+        return bad
+
     def _diverged(self, bad: dict[str, float]) -> None:
         last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
-        where = (
-            f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+        values = ", ".join(
+            f"{k} not finite" if k.endswith(" weights") else f"{k} = {v}" for k, v in bad.items()
         )
-        values = ", ".join(f"{k} = {v}" for k, v in bad.items())
-        raise TrainingDivergedError(
-            f"training diverged at {self.cur_nimg / 1000:g} kimg (stage {self.stage.key}): {values}; "
-            f"{where}. Resume with `gankit train --resume {self.run_dir}` after lowering the "
-            "learning rate (--set recipe.args.lr=...) or with --amp none."
+        advice = ["lowering the learning rate (--set recipe.args.lr=...)"]
+        if self.opt.amp != "none":
+            advice.append("--amp none")
+        if last:
+            then = (
+                f"the last good checkpoint is {last[-1]}; resume from it with `gankit train "
+                f"--resume {self.run_dir}` after {' or '.join(advice)}"
+            )
+        else:
+            then = f"no checkpoint was written yet; start the run again after {' or '.join(advice)}"
+        message = (
+            f"training diverged at {self.cur_nimg / 1000:g} kimg (stage {self.stage.key}): "
+            f"{values}; {then}"
         )
+        self.log.info(f"error: {message}", echo=False)
+        raise TrainingDivergedError(message)
 
     def _run_metrics(self) -> None:
         # Rank 0 evaluates; the others wait, so every rank resumes training together.
@@ -478,6 +522,9 @@ class Trainer:
         )
 
     def _save_stage_grid(self, stage: Stage) -> None:
+        # A recipe without stages has one called "main": final.png is its grid.
+        if stage.key == Stage.key:
+            return
         if self.dist.is_main and self.G_ema is not None and not self.points:
             path = self.run_dir / "samples" / f"stage-{stage.key}.png"
             save_grid(self.sample_grid(stage), path, cols=self.grid_cols)
@@ -490,6 +537,7 @@ class Trainer:
         save_grid(torch.stack([self.dataset[i]["img"] for i in range(count)]), path)
 
     def _snapshot(self) -> None:
+        self._check_finite_nets()
         if self.dist.is_main:
             self.recompute_g_ema_stats(self.stage)
             path = ckpt.save_checkpoint(
@@ -528,7 +576,9 @@ class Trainer:
             # None: shown only on a terminal, so a job's log file (`> log 2>&1`, a batch
             # scheduler's output) gets the tick lines without the bar's carriage returns
             disable=None if self.opt.progress and self.dist.is_main else True,
-            bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} kimg [{elapsed}<{remaining}] {postfix}",
+            # The status goes in {desc}: tqdm puts ", " before a {postfix}.
+            bar_format="{percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} kimg "
+            "[{elapsed}<{remaining}] {desc}",
             dynamic_ncols=True,
         )
 
@@ -565,13 +615,16 @@ def keep_stop_requests() -> None:
 
 
 class _graceful_interrupt:
-    """First Ctrl-C, or SIGUSR1: finish the iteration, snapshot, stop. Second Ctrl-C: stop at once.
+    """First Ctrl-C, SIGTERM or SIGUSR1: finish the iteration, snapshot, stop. A second Ctrl-C
+    or SIGTERM: stop at once (KeyboardInterrupt; the last complete checkpoint stands).
 
-    A SIGUSR1 that `keep_stop_requests()` kept before the loop began stops it at its start.
+    SIGTERM is handled only where nobody installed a handler of their own (a process pool's
+    worker that must die on its pool's terminate keeps its own). A SIGUSR1 that
+    `keep_stop_requests()` kept before the loop began stops it at its start.
     """
 
     def __init__(self, trainer: Trainer) -> None:
-        self.trainer, self.ctrl_c = trainer, 0
+        self.trainer, self.hard_stops = trainer, 0
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> None:
@@ -580,6 +633,8 @@ class _graceful_interrupt:
             self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
         except ValueError:  # not the main thread: signals stay as they are
             return
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self.previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._interrupt)
         if SOFT_STOP_SIGNAL is not None:
             self.previous[SOFT_STOP_SIGNAL] = signal.signal(SOFT_STOP_SIGNAL, self._soft_stop)
         if _stop_pending:  # checked after the handler is in place, so no stop falls between
@@ -587,10 +642,13 @@ class _graceful_interrupt:
             self._stop("asked to stop (SIGUSR1) before the loop began", "Ctrl-C to abort")
 
     def _interrupt(self, signum: int, frame: Any) -> None:
-        self.ctrl_c += 1
-        if self.ctrl_c > 1:  # only a second Ctrl-C aborts: not one after a SIGUSR1
+        self.hard_stops += 1
+        if self.hard_stops > 1:  # only a second Ctrl-C/SIGTERM aborts: not one after a SIGUSR1
             raise KeyboardInterrupt
-        self._stop("interrupted", "Ctrl-C again to abort")
+        if self.trainer.stop_signal is None:
+            self.trainer.stop_signal = signum
+        name = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+        self._stop(name, "Ctrl-C again to abort")
 
     def _soft_stop(self, signum: int, frame: Any) -> None:
         self._stop("asked to stop (SIGUSR1)", "Ctrl-C to abort")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -22,10 +23,12 @@ from gankit.config import (
     default_arguments,
     dump_config,
     load_yaml,
+    merge,
     save_config,
 )
 from gankit.data import open_dataset
 from gankit.data.base import ImageDataset
+from gankit.device import resolve_device
 from gankit.errors import CheckpointError, ConfigError
 from gankit.metrics.runner import parse_metrics
 from gankit.nn.packing import check_pack_batch
@@ -35,29 +38,11 @@ from gankit.train import checkpoint as ckpt
 from gankit.train.distributed import DistInfo, barrier, init_from_env, shutdown
 from gankit.train.logging import RunLogger
 from gankit.train.loop import LoopOptions, Trainer
+from gankit.train.rundir import RunLock, truncate_stats
 
+DEVICE_OPTION = "--device (train.device)"
 MODEL_FIXED_ARGS = ("img_resolution", "img_channels", "c_dim")
 RECIPE_FIXED_ARGS = ("nets", "batch_size")
-
-
-def resolve_device(name: str, dist_local_rank: int = 0) -> torch.device:
-    """'auto' -> CUDA when available else CPU; a clear error when CUDA is asked for but absent."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(
-            f"train.device: {name!r} is not a device; use auto, cpu, cuda or cuda:N"
-        ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "train.device is cuda but no CUDA device is visible; use --device cpu"
-            )
-        if device.index is None:
-            device = torch.device("cuda", dist_local_rank)
-    return device
 
 
 def validate(config: Config) -> None:
@@ -77,6 +62,7 @@ def validate(config: Config) -> None:
     for key in (
         "kimg",
         "ema_kimg",
+        "ema_rampup",
         "tick_kimg",
         "snapshot_kimg",
         "sample_kimg",
@@ -86,6 +72,14 @@ def validate(config: Config) -> None:
         value = getattr(train, key)
         if value is not None and (value < 0 or not math.isfinite(value)):
             raise ConfigError(f"train.{key} must be a non-negative number; got {value}")
+    if data.workers < 0:
+        raise ConfigError(f"data.workers (--workers) must be 0 or more; got {data.workers}")
+    if train.keep_checkpoints < 1:
+        raise ConfigError(
+            f"train.keep_checkpoints must be at least 1; got {train.keep_checkpoints}"
+        )
+    if train.grid_size < 1:
+        raise ConfigError(f"train.grid_size must be at least 1; got {train.grid_size}")
     if train.batch_size is not None and train.batch_size < 1:
         raise ConfigError(f"train.batch_size must be >= 1; got {train.batch_size}")
     if train.threads is not None and train.threads < 1:
@@ -171,7 +165,15 @@ def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> R
     batch = config.train.batch_size or cls.batch_size_for(points)
     if "D" in nets:  # refused here, before any output is written, not at the first D step
         check_pack_batch(batch, getattr(nets["D"], "pack", 1))
-    return cls(nets, batch, **config.recipe.args)
+    try:
+        return cls(nets, batch, **config.recipe.args)
+    except ConfigError:
+        raise
+    except ValueError as err:  # e.g. torch.optim's "Invalid beta parameter at index 0: 2"
+        raise ConfigError(
+            f"recipe {config.recipe.name}: {err}; check recipe.args "
+            f"({', '.join(f'{k}={v!r}' for k, v in config.recipe.args.items()) or 'defaults'})"
+        ) from None
 
 
 def default_kimg(recipe: Recipe | type[Recipe], data_name: str) -> float:
@@ -182,20 +184,28 @@ def default_kimg(recipe: Recipe | type[Recipe], data_name: str) -> float:
     return budget if budget is not None else recipe.default_kimg
 
 
-#: Default intervals: (parts of the run, longest interval in kimg); ticks come every 1/100 of the
-#: run, at most every 100 kimg. The cap keeps a run given a huge --kimg and stopped by
-#: --max-minutes logging, sampling and saving as it goes; no built-in budget reaches it.
+#: Default intervals: (parts of the run, longest interval in kimg). About 100 ticks, 10-25 sample
+#: grids and 4-10 snapshots per run, at most every 100, 500 and 1,000 kimg: the caps keep a run
+#: given a huge --kimg and stopped by --max-minutes logging, sampling and saving as it goes.
 DEFAULT_INTERVALS = {
     "tick": (100, 100.0),
-    "sample": (25, 500.0),
-    "snapshot": (10, 1000.0),
+    "sample": (10, 500.0),
+    "snapshot": (4, 1000.0),
 }
+#: The parts of the run before the intervals followed the batch (runs made by gankit 0.1.0's
+#: first releases saved intervals from these; see `rederive_intervals`).
+LEGACY_DIVISORS = {"tick": 100, "sample": 25, "snapshot": 10}
 
 
-def default_interval(kimg: float, kind: str) -> float:
-    """The default `kind` interval for a run of `kimg`: a round fraction of it, at most the cap."""
+def default_interval(kimg: float, kind: str, batch_size: int = 0) -> float:
+    """The default `kind` interval for a run of `kimg`: a round fraction of it, at most the cap,
+    and at least one minibatch (so a short run does not write a grid at every iteration)."""
     divisor, cap = DEFAULT_INTERVALS[kind]
-    return min(_nice(kimg / divisor), cap)
+    return max(min(_nice(kimg / divisor), cap), batch_size / 1000)
+
+
+def _legacy_interval(kimg: float, kind: str) -> float:
+    return min(_nice(kimg / LEGACY_DIVISORS[kind]), DEFAULT_INTERVALS[kind][1])
 
 
 def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> Config:
@@ -204,7 +214,7 @@ def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> C
     kimg = t.kimg if t.kimg is not None else default_kimg(recipe, config.data.name)
 
     def interval(value: float | None, kind: str) -> float:
-        return value if value is not None else default_interval(kimg, kind)
+        return value if value is not None else default_interval(kimg, kind, recipe.batch_size)
 
     snapshot = interval(t.snapshot_kimg, "snapshot")
     train = dataclasses.replace(
@@ -212,6 +222,7 @@ def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> C
         kimg=kimg,
         batch_size=recipe.batch_size,
         ema_kimg=t.ema_kimg if t.ema_kimg is not None else recipe.default_ema_kimg,
+        ema_rampup=t.ema_rampup if t.ema_rampup is not None else recipe.default_ema_rampup,
         tick_kimg=interval(t.tick_kimg, "tick"),
         snapshot_kimg=snapshot,
         sample_kimg=interval(t.sample_kimg, "sample"),
@@ -249,23 +260,97 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
         )
 
 
+#: What a run's config.yaml has held since the first release: a file without one of these was
+#: cut short (a full disk under an older gankit) or edited, and is refused, never filled in.
+SAVED_KEYS = {
+    "model": ("name", "arch"),
+    "recipe": ("name", "args"),
+    "data": ("name",),
+    "train": ("out", "kimg", "batch_size", "seed"),
+}
+#: Config keys a resume keeps: they fix the shape of what the checkpoints hold, or the data.
+FIXED_ON_RESUME = ("model.", "recipe.name", "data.name", "data.resolution", "data.channels")
+RESUMABLE_TEXT = (
+    "a resume may change train.* (length, intervals, metrics, device, threads, amp, ...), "
+    "recipe.args.* (e.g. the learning rate) and data.root / data.workers"
+)
+
+
 def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
     """The saved config of a run directory, with overrides (e.g. a longer train.kimg) applied.
 
-    A new `train.kimg` re-derives the tick/sample/snapshot/metrics intervals that were the
-    defaults for the old length (see `rederive_intervals`); intervals given explicitly stay."""
+    The file must be whole (`SAVED_KEYS`); overrides of `FIXED_ON_RESUME` keys that differ from
+    the saved values are refused. A new `train.kimg` re-derives the tick/sample/snapshot/metrics
+    intervals that were the defaults for the old length (see `rederive_intervals`); intervals
+    given explicitly stay. Runs saved before G_ema's ramp-up existed keep averaging without it.
+    """
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a gankit run directory (no config.yaml)")
-    return config_from_dict(merge_overrides(load_yaml(path), overrides))
+    saved = load_saved_config(path)
+    check_resume_overrides(saved, overrides)
+    if "ema_rampup" not in saved["train"]:  # made before the ramp-up: keep its averaging
+        saved = merge(saved, {"train": {"ema_rampup": 0.0}})
+    return config_from_dict(merge_overrides(saved, overrides))
+
+
+def load_saved_config(path: Path) -> dict[str, Any]:
+    """A run's config.yaml as a dict, refused with a clear error when empty or incomplete."""
+    damaged = (
+        "; it may have been cut short by a full disk or edited. Its checkpoints are untouched: "
+        "restore config.yaml from a copy of the run (its model, recipe, data and train sections)"
+    )
+    data = load_yaml(path)
+    if not data:
+        raise ConfigError(f"{str(path)!r} is empty{damaged}")
+    for section, keys in SAVED_KEYS.items():
+        if not isinstance(data.get(section), dict):
+            raise ConfigError(f"{str(path)!r} has no {section}: section{damaged}")
+        missing = [k for k in keys if k not in data[section]]
+        if missing:
+            raise ConfigError(
+                f"{str(path)!r} is incomplete: {section}: lacks {', '.join(missing)}{damaged}"
+            )
+    return data
+
+
+def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Refuse a resume override that changes what the checkpoints' shapes or data depend on."""
+    for key, value in _flatten(overrides).items():
+        if not key.startswith(FIXED_ON_RESUME):
+            continue
+        stored = _dotted_get(saved, key)
+        if stored != value:
+            raise ConfigError(
+                f"cannot change {key} when resuming: the run was saved with {stored!r} and the "
+                f"override gives {value!r}; {RESUMABLE_TEXT}. To train another model or on "
+                "other data, start a new run with --out"
+            )
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _dotted_get(tree: dict[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def merge_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """A saved config (a run's config.yaml, or a file given to `gankit train`) with `overrides`
     merged in; a new `train.kimg` there first re-derives the default intervals
     (`rederive_intervals`)."""
-    from gankit.config import merge
-
     given = overrides.get("train", {})
     if given.get("kimg") is not None:
         saved = rederive_intervals(saved, given["kimg"], set(given))
@@ -279,23 +364,30 @@ def rederive_intervals(saved: dict[str, Any], new_kimg: float, given: set[str]) 
     config.yaml records every interval resolved; without this, `--resume RUN --kimg 4000` on a
     run started with `--kimg 40` would keep ticking, sampling and saving every 0.4-4 kimg.
     An interval chosen by hand that happens to equal the default is re-derived as well; giving
-    it again on the resume's command line (`given`) pins it."""
+    it again on the resume's command line (`given`) pins it. Defaults of runs made before the
+    intervals followed the batch (`LEGACY_DIVISORS`) count as defaults too."""
     train = dict(saved.get("train", {}))
     old_kimg = train.get("kimg")
     if not isinstance(old_kimg, int | float) or old_kimg == new_kimg:
         return saved  # unset, the same, or not a number (config_from_dict then names the error)
-    defaults = {f"{kind}_kimg": default_interval(old_kimg, kind) for kind in DEFAULT_INTERVALS}
+    batch = train.get("batch_size") if isinstance(train.get("batch_size"), int) else 0
+    defaults = {
+        f"{kind}_kimg": (default_interval(old_kimg, kind, batch), _legacy_interval(old_kimg, kind))
+        for kind in DEFAULT_INTERVALS
+    }
     # Metrics follow the snapshots by default: re-derived only along with a derived snapshot.
     snapshot_derived = _same(train.get("snapshot_kimg"), defaults["snapshot_kimg"])
-    defaults["metrics_kimg"] = defaults["snapshot_kimg"] if snapshot_derived else None
-    for key, default in defaults.items():
-        if key not in given and default is not None and _same(train.get(key), default):
+    defaults["metrics_kimg"] = defaults["snapshot_kimg"] if snapshot_derived else ()
+    for key, choices in defaults.items():
+        if key not in given and _same(train.get(key), choices):
             train[key] = None
     return {**saved, "train": train}
 
 
-def _same(value: Any, default: float) -> bool:
-    return isinstance(value, int | float) and math.isclose(value, default, rel_tol=1e-9)
+def _same(value: Any, defaults: tuple[float, ...]) -> bool:
+    return isinstance(value, int | float) and any(
+        math.isclose(value, d, rel_tol=1e-9) for d in defaults
+    )
 
 
 def check_resume_length(cur_nimg: int, train: TrainConfig) -> None:
@@ -310,7 +402,25 @@ def check_resume_length(cur_nimg: int, train: TrainConfig) -> None:
 
 
 def train(config: Config, *, resume: bool = False, dry_run: bool = False) -> Path:
-    """Build everything from `config` and train; returns the run directory."""
+    """Build everything from `config` and train; returns the run directory.
+
+    A run stopped by Ctrl-C or SIGTERM returns after its snapshot like a finished one (see
+    `run_training` for the outcome); a second Ctrl-C raises KeyboardInterrupt.
+    """
+    return run_training(config, resume=resume, dry_run=dry_run).run_dir
+
+
+@dataclasses.dataclass
+class Outcome:
+    """How a `gankit train` ended: where, at which image count, and the signal that stopped it."""
+
+    run_dir: Path
+    cur_nimg: int = 0
+    stop_signal: int | None = None  # SIGINT or SIGTERM when stopped early on request
+
+
+def run_training(config: Config, *, resume: bool = False, dry_run: bool = False) -> Outcome:
+    """`train`, returning the `Outcome` (the CLI turns a stop by signal into its exit code)."""
     validate(config)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
@@ -346,7 +456,7 @@ def build(config: Config, dist: DistInfo | None = None, *, place_nets: bool = Tr
     only prints the config, so it allocates nothing on a GPU).
     """
     dist = dist or DistInfo()
-    device = resolve_device(config.train.device, dist.local_rank)
+    device = resolve_device(config.train.device, dist.local_rank, option=DEVICE_OPTION)
     torch.manual_seed(config.train.seed)
     dataset = _open_dataset_rank0_first(config, dist)
     config = resolve_model(config, dataset)
@@ -381,47 +491,112 @@ def build_trainer(config: Config, logger: RunLogger | None = None) -> Trainer:
     return Trainer(built.nets, built.recipe, built.dataset, run_dir, options, DistInfo(), logger)
 
 
-def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Path:
+def _train(config: Config, dist: DistInfo, resume: bool, dry_run: bool) -> Outcome:
     built = build(config, dist, place_nets=not dry_run)
+    run_dir = Path(built.config.train.out)
+    if dry_run:
+        print(dump_config(built.config), end="")
+        return Outcome(run_dir)
+    with RunLock(run_dir) if dist.is_main else contextlib.nullcontext():
+        return _train_locked(built, dist, resume)
+
+
+def _train_locked(built: Built, dist: DistInfo, resume: bool) -> Outcome:
+    """Train with the run directory locked. Nothing is written to the run before the config and
+    the checkpoint to resume are known to fit: a refused resume leaves the run as it was."""
     config, device = built.config, built.device
     run_dir = Path(config.train.out)
-    if dry_run:
-        print(dump_config(config), end="")
-        return run_dir
     prepare_run_dir(run_dir, resume)
-    resumed = ckpt.load_latest(run_dir, map_location=device) if resume else None
-    if resumed:  # before config.yaml is rewritten: a refused resume leaves the run as it was
+    notes: list[str] = []
+    resumed = ckpt.load_latest(run_dir, device, note=notes.append) if resume else None
+    if resumed:
         check_resume_length(int(resumed[1]["cur_nimg"]), config.train)
+        check_same_model(built.spec, resumed[1]["model"], resumed[0])
     logger = RunLogger(run_dir, enabled=dist.is_main)
-    if dist.is_main:
-        save_config(config, run_dir / "config.yaml")
-    _log_setup(logger, config, built.dataset, built.nets, built.recipe, device, dist)
-    if built.default_budget:
-        logger.info(
-            f"no --kimg given: using {config.recipe.name}'s default budget for {config.data.name}, "
-            f"{config.train.kimg:g} kimg"
-        )
     evaluate = _metrics_callback(config, built.dataset, device)
     options = loop_options(config, device, built.spec)
     trainer = Trainer(
         built.nets, built.recipe, built.dataset, run_dir, options, dist, logger, evaluate
     )
     if resumed:
-        path, state = resumed
-        trainer.load_state_dict(state)
-        logger.info(f"resumed from {path} at {trainer.cur_nimg / 1000:g} kimg")
-        if trainer.cur_nimg >= round(config.train.kimg * 1000):
-            logger.info(
-                f"the run has already trained its {config.train.kimg:g} kimg; give a larger "
-                "--kimg to train longer"
-            )
+        restore(trainer, *resumed)
     try:
+        if dist.is_main:
+            save_config(config, run_dir / "config.yaml")
+        for note in notes:
+            logger.info(f"note: {note}")
+        _log_setup(logger, config, built.dataset, built.nets, built.recipe, device, dist)
+        if resumed and dist.is_main:
+            _tidy_resumed_run(logger, run_dir, resumed[0], trainer.cur_nimg)
+        _log_start(logger, config, built, trainer)
         trainer.run()
     finally:
         logger.close()
-    if dist.is_main:
+    if dist.is_main and trainer.stop_signal is None:
         _print_outputs(logger, run_dir)
-    return run_dir
+    return Outcome(run_dir, trainer.cur_nimg, trainer.stop_signal)
+
+
+def check_same_model(spec: dict[str, Any], saved: dict[str, Any], path: Path) -> None:
+    """Refuse to resume networks whose model spec differs from the checkpoint's, naming the key."""
+    for key in sorted(set(spec) | set(saved)):
+        if key == "arch":
+            continue
+        if spec.get(key) != saved.get(key):
+            raise _spec_mismatch(f"model {key}", saved.get(key), spec.get(key), path)
+    arch, saved_arch = spec.get("arch", {}), saved.get("arch", {})
+    for key in sorted(set(arch) | set(saved_arch)):
+        if key in saved_arch and arch.get(key) != saved_arch.get(key):
+            raise _spec_mismatch(f"model.arch.{key}", saved_arch[key], arch.get(key), path)
+
+
+def _spec_mismatch(key: str, saved: Any, new: Any, path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"the config gives {key} = {new!r}, but checkpoint {path.name} holds networks with "
+        f"{saved!r}; resume without changing the model (config.yaml was left as it was)"
+    )
+
+
+def restore(trainer: Trainer, path: Path, state: dict[str, Any]) -> None:
+    """Load a checkpoint into the trainer, with one clear error when it does not fit."""
+    try:
+        trainer.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not fit this run's networks or optimizers "
+            f"({first[:300]}); config.yaml was left as it was"
+        ) from None
+
+
+def _tidy_resumed_run(logger: RunLogger, run_dir: Path, loaded: Path, cur_nimg: int) -> None:
+    """After a resume from `loaded`: set aside newer (corrupt) checkpoints and drop the stats
+    lines of ticks that will be trained again."""
+    logger.info(f"resumed from {loaded} at {cur_nimg / 1000:g} kimg")
+    for path in ckpt.set_aside_newer(run_dir / "checkpoints", loaded):
+        logger.info(f"note: set aside the unreadable {path.name} (it is kept, renamed)")
+    dropped = truncate_stats(run_dir / "stats.jsonl", cur_nimg)
+    if dropped:
+        logger.info(
+            f"note: dropped {dropped} stats.jsonl line(s) after {cur_nimg / 1000:g} kimg, "
+            "which this resume trains again"
+        )
+
+
+def _log_start(logger: RunLogger, config: Config, built: Built, trainer: Trainer) -> None:
+    t = config.train
+    if built.default_budget:
+        logger.info(
+            f"no --kimg given: using {config.recipe.name}'s default budget for {config.data.name}, "
+            f"{t.kimg:g} kimg"
+        )
+    plan = built.recipe.plan(round(t.kimg * 1000))
+    if plan:
+        logger.info(plan)
+    if trainer.cur_nimg >= round(t.kimg * 1000):
+        logger.info(
+            f"the run has already trained its {t.kimg:g} kimg; give a larger --kimg to train longer"
+        )
 
 
 def _metrics_callback(config: Config, dataset: ImageDataset, device: torch.device) -> Any:
@@ -470,6 +645,7 @@ def loop_options(config: Config, device: torch.device, spec: dict[str, Any]) -> 
     return LoopOptions(
         total_kimg=t.kimg,
         ema_kimg=t.ema_kimg,
+        ema_rampup=t.ema_rampup or 0.0,
         tick_kimg=t.tick_kimg,
         snapshot_kimg=t.snapshot_kimg,
         sample_kimg=t.sample_kimg,
@@ -564,4 +740,4 @@ def _print_outputs(logger: RunLogger, run_dir: Path) -> None:
     )
 
 
-__all__ = ["build_nets", "config_to_dict", "train"]
+__all__ = ["build_nets", "config_to_dict", "resolve_device", "train"]
