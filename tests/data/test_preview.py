@@ -1,4 +1,4 @@
-"""`preview_reals`: the seeded random reals of `samples/reals.png`, by class for conditional runs."""
+"""`preview_reals`: the seeded random draw of reals for `samples/reals.png`."""
 
 from __future__ import annotations
 

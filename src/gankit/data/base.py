@@ -119,7 +119,8 @@ def preview_reals(
     if by_class and classes:
         indices, cols = _class_rows(_labels_of(dataset), classes, count, gen)
     else:
-        indices, cols = torch.randperm(len(dataset), generator=gen)[:count], None  # type: ignore[arg-type]
+        everything = torch.randperm(len(dataset), generator=gen)  # type: ignore[arg-type]
+        indices, cols = everything[:count], None
     return _images_at(dataset, indices), cols
 
 

@@ -5,7 +5,9 @@ with Lanczos to one resolution, never upscaled (see `gankit.data.imaging`). With
 `resolution=None` the resolution is the largest power of two that at least half of the images fit
 (their lower median's shorter side), so a few thumbnails never pull it down unnoticed. Unreadable
 images and images smaller than the resolution are all reported in one error, or with
-`skip_bad_images` left out with one summary line (a `logging` warning). When every image sits in a first-level subfolder and there are at least two, the
+`skip_bad_images` left out with one summary line (a `logging` warning).
+
+When every image sits in a first-level subfolder and there are at least two, the
 sorted subfolder names are the class labels. A zip whose members all share one top folder (the
 usual result of zipping a folder) is read as if that folder were the root, so it labels exactly
 like the folder it came from.
@@ -354,7 +356,7 @@ def _set_aside_small(plan: _Plan, resolution: int) -> None:
 
 @dataclass(frozen=True)
 class _UsableCheck:
-    """Raises one error naming every unusable image, unless they may be skipped (and some remain)."""
+    """Raises one error naming every unusable image, unless skipping them leaves some."""
 
     path: Path
     resolution: int
