@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from gankit.device import resolve_device
 from gankit.errors import GankitError
 from gankit.train import checkpoint as ckpt
-from gankit.device import resolve_device
 from gankit.train.run import build_nets
 from gankit.viz import save_grid, to_uint8
 
@@ -56,10 +56,18 @@ def load_generator(
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """(G_ema in eval mode, sampling kwargs of the checkpoint's stage, model spec) of a run or file."""
     device = resolve_device(device) if isinstance(device, str) else device
-    _, state = ckpt.resolve_checkpoint(target, map_location="cpu")
+    path, state = ckpt.resolve_checkpoint(target, map_location="cpu")
     spec = state["model"]
+    weights = state["nets"].get("G_ema")
+    if weights is None:
+        raise GankitError(f"checkpoint {str(path)!r} holds no G_ema to sample from")
+    if not all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point()):
+        raise GankitError(
+            f"G_ema in {str(path)!r} has NaN or infinite weights (the run diverged before this "
+            "snapshot); sample from an earlier checkpoint of the run"
+        )
     G = build_nets(spec)["G"]
-    G.load_state_dict(state["nets"]["G_ema"])
+    G.load_state_dict(weights)
     return G.to(device).eval().requires_grad_(False), dict(state.get("sampling", {})), spec
 
 
@@ -119,6 +127,7 @@ def generate(
     G, kwargs, spec = load_generator(target, device)
     kind = "points" if getattr(G, "output_kind", "images") == "points" else "images"
     num = DEFAULT_NUM[kind] if num is None else num
+    check_output_size(num, spec, kind)
     c_dim = int(spec.get("c_dim") or 0)
     labels = class_labels(c_dim, num, class_index)
     z = torch.randn(num, G.z_dim, generator=torch.Generator().manual_seed(seed))
@@ -126,6 +135,27 @@ def generate(
     if kind == "points":
         return Samples(out.float(), labels, kind, c_dim, class_index, run_mixture(target))
     return Samples(to_uint8(out), labels, kind, c_dim, class_index)
+
+
+#: The most memory `generate` fills with samples in one call.
+MAX_SAMPLE_BYTES = 8 * 2**30
+
+
+def check_output_size(num: int, spec: dict[str, Any], kind: str) -> None:
+    """Refuse a `--num` whose samples would not fit in memory, naming the size."""
+    if kind == "points":
+        per_sample = 2 * 4
+    else:
+        res = int(spec.get("img_resolution") or 0)
+        per_sample = int(spec.get("img_channels") or 3) * res * res
+    size = num * per_sample
+    if size > MAX_SAMPLE_BYTES:
+        most = MAX_SAMPLE_BYTES // per_sample
+        raise GankitError(
+            f"--num {num:,} would hold {size / 2**30:,.1f} GiB of samples in memory (more than "
+            f"{MAX_SAMPLE_BYTES / 2**30:g} GiB); generate at most {most:,} per call and use "
+            "another --seed for each further batch"
+        )
 
 
 def run_dir_of(target: str | Path) -> Path | None:

@@ -385,3 +385,21 @@ def test_g_ema_samples_and_is_saved_with_precise_batchnorm_statistics(tmp_path: 
         other = sampled.G_ema if name == "G_ema" else sampled.nets[name]
         for key, value in net.state_dict().items():
             assert torch.equal(other.state_dict()[key], value), f"{name}.{key}"
+
+
+def test_the_reals_grid_is_drawn_across_a_sorted_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A class-sorted dataset (image i is all i): reals.png is not its first items."""
+    import gankit.train.loop as loop
+
+    trainer = _trainer(tmp_path, total_kimg=0.008)
+    values = np.repeat(np.arange(40, dtype=np.uint8), 16 * 16).reshape(40, 1, 16, 16)
+    trainer.dataset = ArrayDataset(values, name="sorted")
+    saved = {}
+    monkeypatch.setattr(
+        loop, "save_grid", lambda images, path, **kw: saved.setdefault(path.name, images)
+    )
+    trainer._save_reals()
+    shown = sorted(int(img.flatten()[0]) for img in saved["reals.png"])
+    assert len(shown) == 4 and shown != [0, 1, 2, 3] and len(set(shown)) == 4

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from gankit.data.base import BatchView, ImageDataset, collate
+from gankit.data.base import BatchView, ImageDataset, collate, preview_reals
 from gankit.data.sampler import InfiniteBatchSampler
 from gankit.errors import ConfigError, TrainingDivergedError
 from gankit.nn.batchnorm import batchnorm_layers, recompute_batchnorm_stats
@@ -530,11 +530,15 @@ class Trainer:
             save_grid(self.sample_grid(stage), path, cols=self.grid_cols)
 
     def _save_reals(self) -> None:
+        """samples/reals.png: a seeded random draw across the data (a row per class for a
+        conditional run, as its fake grids have), not the first items of a sorted dataset."""
         path = self.run_dir / "samples" / "reals.png"
-        if not self.dist.is_main or path.exists() or "img" not in self.dataset[0]:
+        if not self.dist.is_main or path.exists():
             return
-        count = min(self.opt.grid_size, len(self.dataset))
-        save_grid(torch.stack([self.dataset[i]["img"] for i in range(count)]), path)
+        by_class = self.grid_c is not None
+        preview = preview_reals(self.dataset, self.opt.grid_size, self.opt.seed, by_class)
+        if preview is not None:  # None: 2-D points, which have no images
+            save_grid(preview[0], path, cols=preview[1])
 
     def _snapshot(self) -> None:
         self._check_finite_nets()
