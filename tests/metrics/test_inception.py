@@ -203,7 +203,7 @@ def test_download_is_atomic_and_verified(
 
     monkeypatch.setattr(inception.urllib.request, "urlopen", fake_urlopen)
     folder = inception.cache_dir() / "weights"
-    with pytest.raises(InceptionWeightsError, match="could not read"):
+    with pytest.raises(InceptionWeightsError, match="is not a weights file of the expected kind"):
         resolve_weights()
     assert list(folder.iterdir()) == []  # nothing half-written under the standard name
     assert resolve_weights() == folder / WEIGHTS_FILE
@@ -216,3 +216,50 @@ def test_wrong_state_dict_is_rejected(tmp_path: Path) -> None:
     torch.save(torch.nn.Linear(3, 4).state_dict(), path)
     with pytest.raises(InceptionWeightsError, match="not an FID InceptionV3 state dict"):
         load_inception(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b",,,junk text that is no weights file\n", "neither a zip archive"),
+        (b"", "the file is empty"),
+        (b"PK\x03\x04 a zip header and nothing else", "a zip archive that torch.load cannot read"),
+    ],
+)
+def test_junk_weights_file_is_one_line_naming_the_file(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    path = tmp_path / "junk.pth"
+    path.write_bytes(content)
+    with pytest.raises(InceptionWeightsError) as info:
+        load_state_dict(path)
+    message = str(info.value)
+    # torch's unpickler text ("Unsupported operand 44", "Please file an issue") stays out.
+    assert "\n" not in message and "operand" not in message and "file an issue" not in message
+    assert message.startswith(f"{path} is not a weights file of the expected kind ({why}")
+    assert WEIGHTS_FILE in message and "--inception-weights" in message
+
+
+def test_a_pickle_of_objects_is_refused_without_unpickling(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "objects.pth"
+    path.write_bytes(pickle.dumps({"net": Path("x")}, protocol=2))
+    with pytest.raises(InceptionWeightsError, match="a pickle holding objects other than tensors"):
+        load_state_dict(path)
+
+
+def test_weights_hash_is_checked_against_the_known_file(
+    weights_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    actual = hashlib.sha256(weights_file.read_bytes()).hexdigest()
+    assert inception.file_sha256(weights_file) == actual
+    # A file whose tensors fit but whose hash is not torch-fidelity's: used, with one line saying so.
+    note = inception.weights_hash_note(weights_file)
+    assert note is not None and "\n" not in note
+    assert f"SHA-256 {actual[:8]}..., not 6726825d..." in note and str(weights_file) in note
+    # The known file (its name carries the first 8 hex digits of its SHA-256): no note.
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", actual[:8])
+    assert inception.weights_hash_note(weights_file) is None

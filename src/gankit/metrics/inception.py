@@ -19,6 +19,7 @@ images are saved):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import urllib.request
@@ -35,6 +36,8 @@ from gankit.errors import GankitError
 from gankit.paths import cache_dir, downloads_allowed
 
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
+#: torch-fidelity's file is named after the first 8 hex digits of its SHA-256.
+WEIGHTS_SHA256_PREFIX = "6726825d"
 PYTORCH_FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_FILE}"
 WEIGHTS_ENV = "GANKIT_INCEPTION_WEIGHTS"
@@ -381,9 +384,13 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        # torch's own text (several paragraphs about weights_only) is no help here: say what
+        # the file is not, in one line.
         raise InceptionWeightsError(
-            f"could not read the Inception weights file {path}: {exc}; {_how_to_get_weights()}"
-        ) from exc
+            f"{path} is not a weights file of the expected kind ({_why_unreadable(path, exc)}); "
+            f"the FID Inception weights are torch-fidelity's {WEIGHTS_FILE}: "
+            f"{_how_to_get_weights()}"
+        ) from None
     if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(raw["state_dict"], Mapping):
         raw = raw["state_dict"]
     if not isinstance(raw, Mapping):
@@ -398,6 +405,44 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
             f"{_how_to_get_weights()}"
         )
     return state
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """Why `torch.load` failed on `path`, in a few words."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not head:
+        return "the file is empty"
+    if head == b"PK\x03\x04":  # torch.save's zip format: a truncated or foreign zip
+        return f"a zip archive that torch.load cannot read: {type(exc).__name__}"
+    if head[:1] == b"\x80":  # a legacy pickle
+        return "a pickle holding objects other than tensors, which gankit does not unpickle"
+    return "neither a zip archive written by torch.save nor a pickle"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_hash_note(path: str | os.PathLike) -> str | None:
+    """None when the file's SHA-256 starts with the prefix in the known file's name, else a note.
+
+    torch-fidelity and torchvision name weights files `<name>-<first 8 hex of SHA-256>.pth`; a
+    file whose tensors fit but whose hash differs may be a re-saved copy, or other weights.
+    """
+    actual = file_sha256(path)
+    if actual.startswith(WEIGHTS_SHA256_PREFIX):
+        return None
+    return (
+        f"note: the Inception weights {path} have SHA-256 {actual[:8]}..., not "
+        f"{WEIGHTS_SHA256_PREFIX}... of {WEIGHTS_FILE}; their tensors fit the FID network, so "
+        "they are used (a re-saved copy gives the same numbers, other weights do not)"
+    )
 
 
 def _download(url: str, dest: Path) -> None:

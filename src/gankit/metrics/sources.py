@@ -57,9 +57,10 @@ class Source:
 class GeneratorSource(Source):
     """Images from G (G_ema of a run) with latents drawn on the CPU from `seed`.
 
-    A progressive G sampled at a lower stage is nearest-upscaled to its full resolution, as the
-    official ProGAN code's G outputs are, so metrics compare with the full-resolution reals and
-    report the same quantities throughout training.
+    With `upscale` (metrics during training), a progressive G sampled at a lower stage is
+    nearest-upscaled to its full resolution, as the official ProGAN code's G outputs are, so the
+    same quantities are reported throughout training. Without it (`gankit evaluate`), samples keep
+    the resolution G outputs now, and the reals are brought to that resolution.
     """
 
     G: nn.Module
@@ -67,12 +68,27 @@ class GeneratorSource(Source):
     seed: int = 0
     name: str = "the generator"
     labels: Callable[[int, torch.Generator], torch.Tensor] | None = None
+    upscale: bool = True
 
     def __post_init__(self) -> None:
         self.size = None
-        self.resolution = int(getattr(self.G, "img_resolution", 0))
+        #: The resolution G is built for (a progressive G may output less at its current stage).
+        self.full_resolution = int(getattr(self.G, "img_resolution", 0))
         self.channels = int(getattr(self.G, "img_channels", 0))
         self.kind = "points" if getattr(self.G, "output_kind", "images") == "points" else "images"
+        self.resolution = self.full_resolution
+        if self.kind == "images" and not self.upscale:
+            self.resolution = self._output_resolution()
+
+    @torch.no_grad()
+    def _output_resolution(self) -> int:
+        """The side of the images G outputs with its sampling kwargs (one latent, not seeded)."""
+        device = next(self.G.parameters()).device
+        z = torch.zeros(1, self.G.z_dim, device=device)
+        c_dim = int(getattr(self.G, "c_dim", 0))
+        c = torch.zeros(1, dtype=torch.int64, device=device) if c_dim else None
+        out = self.G(z, c, **self.kwargs) if c is not None else self.G(z, **self.kwargs)
+        return int(out.shape[-1])
 
     @torch.no_grad()
     def batches(self, n: int, batch_size: int) -> Iterator[torch.Tensor]:
@@ -87,7 +103,7 @@ class GeneratorSource(Source):
             if self.kind == "points":
                 yield out.float().cpu()
                 continue
-            if out.shape[-1] < self.resolution:
+            if self.upscale and out.shape[-1] < self.resolution:
                 out = F.interpolate(out, size=self.resolution, mode="nearest")
             yield to_uint8(out).cpu()
 
@@ -157,33 +173,91 @@ def _content_hash(tensor: torch.Tensor) -> str:
 
 
 def open_samples(
-    target: str | Path, *, device: str | torch.device = "cpu", seed: int = 0
+    target: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    skip_bad_images: bool = False,
 ) -> Source:
-    """A run directory or checkpoint (samples of G_ema), an image folder/zip, or a .npy array."""
+    """A run directory or checkpoint (samples of G_ema at the resolution it outputs now), a folder
+    or zip of images (at their own size), or a .npy array."""
     path = Path(target).expanduser()
     if path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise DataError(f"{str(path)!r} does not exist")
-        try:
-            array = np.load(path, mmap_mode="r")
-        except ValueError as err:
-            raise DataError(f"{str(path)!r} is not a readable .npy array: {err}") from None
-        return TensorSource(torch.from_numpy(np.array(array)), name=str(path), key=_file_key(path))
+        return TensorSource(load_array(path), name=str(path), key=file_key(path))
     if _is_run_or_checkpoint(path):
         from gankit.generate import load_generator
 
         G, kwargs, _ = load_generator(path, device)
-        return GeneratorSource(G, kwargs, seed=seed, name=f"G_ema of {path}")
+        return GeneratorSource(G, kwargs, seed=seed, name=f"G_ema of {path}", upscale=False)
     from gankit.data import open_dataset
 
-    dataset = open_dataset(str(path))
+    resolution = image_folder_resolution(path) if path.exists() else None
+    dataset = open_dataset(str(path), resolution=resolution, skip_bad_images=skip_bad_images)
     return DatasetSource(dataset, seed=seed)
+
+
+def load_array(path: Path) -> torch.Tensor:
+    """A .npy of uint8 images `[N, C, H, W]` or float points `[N, 2]`, or a clear error."""
+    if not path.is_file():
+        raise DataError(f"{str(path)!r} does not exist")
+    try:
+        array = np.load(path, mmap_mode="r")
+    except ValueError as err:
+        raise DataError(f"{str(path)!r} is not a readable .npy array: {err}") from None
+    if array.dtype.kind not in "uif":  # strings, objects, booleans, complex numbers
+        raise DataError(
+            f"{path} holds {array.dtype} values; expected uint8 images [N, C, H, W] or float "
+            "points [N, 2] (as `gankit generate --out samples.npy` writes)"
+        )
+    return torch.from_numpy(np.array(array))
+
+
+def image_folder_resolution(path: Path) -> int | None:
+    """The shorter side of the first image of a folder or zip (samples are compared at their own
+    size, not at the power of two a training folder is prepared at); None when unknown."""
+    from gankit.data import folder
+    from gankit.data.imaging import image_size
+
+    try:
+        refs, _ = folder._list_images(path)
+        with refs[0].open() as file:
+            width, height, _ = image_size(file)
+    except Exception:  # let open_dataset say what is wrong with the folder
+        return None
+    finally:
+        folder._close_zips()
+    return min(width, height)
+
+
+def fit_images(images: torch.Tensor, channels: int, resolution: int, name: str) -> torch.Tensor:
+    """uint8 images `[N, C, H, H]` brought to `channels` and down to `resolution` (Lanczos, as
+    datasets are prepared); a clear error when they are smaller than `resolution`."""
+    from gankit.data.imaging import downscale, to_luma
+
+    if images.ndim != 4 or images.dtype != torch.uint8 or images.shape[-1] != images.shape[-2]:
+        raise DataError(f"{name}: expected square uint8 images [N, C, H, H]; got "
+                        f"{images.dtype} {tuple(images.shape)}")  # fmt: skip
+    size = images.shape[-1]
+    if size < resolution:
+        raise DataError(
+            f"{name} holds {size}x{size} images but the samples are {resolution}x{resolution}; "
+            "gankit never upscales: compare with real images at least as large"
+        )
+    array = images.numpy()
+    if channels == 1 and array.shape[1] == 3:
+        array = to_luma(array)
+    elif channels == 3 and array.shape[1] == 1:
+        array = np.repeat(array, 3, axis=1)
+    if size > resolution:
+        array = downscale(array, resolution)
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _is_run_or_checkpoint(path: Path) -> bool:
     return (path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix == ".pt"
 
 
-def _file_key(path: Path) -> str:
+def file_key(path: Path) -> str:
+    """Path, size and mtime: changes whenever the file does."""
     stat = path.stat()
     return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"

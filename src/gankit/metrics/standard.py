@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from gankit.errors import ConfigError
-from gankit.metrics.runner import EvalContext, metric
+from gankit.metrics.runner import EvalContext, Pass, Plan, metric
 from gankit.metrics.sources import GeneratorSource, Source
 
 INCEPTION = "inception"
@@ -25,20 +25,74 @@ def _fake_and_real_counts(ctx: EvalContext, default: int) -> tuple[int, int, dic
     return n, m, ({"real_samples": float(m)} if m < n else {})
 
 
-@metric("swd", num=16384, reals=True, unit=1024)
+def _require_images(ctx: EvalContext) -> None:
+    if ctx.fakes.kind != "images":
+        raise ConfigError(
+            f"{ctx.label} measures images, but {ctx.fakes.name} gives 2-D points; for ring8 or "
+            "grid25 use --metrics modes"
+        )
+
+
+def _paired_plan(ctx: EvalContext, default: int, kind: str | None = None, domain=None) -> Plan:
+    """n samples and the matching reals, both through `kind` (or no extractor)."""
+    n, m, _ = _fake_and_real_counts(ctx, default)
+    reals = ctx.require_reals()
+    return Plan(n, [Pass(ctx.fakes, n, kind, domain), Pass(reals, m, kind, domain, real=True)])
+
+
+def _swd_plan(ctx: EvalContext) -> Plan:
+    from gankit.metrics.swd import MIN_RESOLUTION, swd_resolutions
+
+    _require_images(ctx)
+    res = ctx.fakes.resolution
+    try:
+        swd_resolutions(res)
+    except ValueError:
+        raise ConfigError(
+            f"{ctx.label}: SWD needs images of at least {MIN_RESOLUTION}x{MIN_RESOLUTION} (its "
+            f"Laplacian pyramid stops at {MIN_RESOLUTION}), and {ctx.fakes.name} gives "
+            f"{res}x{res}; evaluate a later checkpoint, or use other metrics (e.g. fid, ms_ssim)"
+        ) from None
+    n, m, _ = _fake_and_real_counts(ctx, 16384)
+    n = min(n, m)
+    return Plan(n, [Pass(ctx.fakes, n), Pass(ctx.require_reals(), n, real=True)])
+
+
+@metric("swd", num=16384, reals=True, unit=1024, plan=_swd_plan)
 def swd(ctx: EvalContext) -> dict[str, float]:
     """Sliced Wasserstein distance (x1e3) per Laplacian level and averaged (PGGAN paper)."""
     from gankit.metrics.swd import swd as sliced
 
     n, m, extra = _fake_and_real_counts(ctx, 16384)
     n = min(n, m)  # SWD compares equally many images
-    real = ctx.require_reals().take(n, ctx.options.batch_size)
-    fake = ctx.fakes.take(n, ctx.options.batch_size)
+    real = ctx.take(ctx.require_reals(), n)
+    fake = ctx.take(ctx.fakes, n)
     out = sliced(real, fake, seed=ctx.options.seed, device=ctx.options.device)
     return {key.split("/", 1)[1]: value for key, value in out.items()} | extra
 
 
-@metric("ms-ssim", num=10000, reals=False)
+#: The PGGAN MS-SSIM halves the images 4 times (5 scales).
+MS_SSIM_MIN_RESOLUTION = 16
+
+
+def _ms_ssim_plan(ctx: EvalContext) -> Plan:
+    _require_images(ctx)
+    res = ctx.fakes.resolution
+    if res < MS_SSIM_MIN_RESOLUTION:
+        raise ConfigError(
+            f"{ctx.label}: MS-SSIM compares images at 5 scales, which needs at least "
+            f"{MS_SSIM_MIN_RESOLUTION}x{MS_SSIM_MIN_RESOLUTION}; {ctx.fakes.name} gives "
+            f"{res}x{res}: evaluate a later checkpoint, or use other metrics (e.g. fid)"
+        )
+    pairs = ctx.num or 10000
+    sources = [ctx.fakes] if ctx.reals is None else [ctx.fakes, ctx.reals]
+    passes = [Pass(s, min(pairs, s.size or pairs), real=s is ctx.reals) for s in sources]
+    if min(p.n for p in passes) < 2:
+        raise ConfigError(f"{ctx.label} pairs distinct images: it needs at least 2 of each set")
+    return Plan(pairs, passes, unit="pairs")
+
+
+@metric("ms-ssim", num=10000, reals=False, plan=_ms_ssim_plan)
 def ms_ssim(ctx: EvalContext) -> dict[str, float]:
     """Mean MS-SSIM of random pairs of samples (diversity; lower = more diverse); reals too if given."""
     from gankit.metrics.ms_ssim import ms_ssim_diversity
@@ -51,7 +105,7 @@ def ms_ssim(ctx: EvalContext) -> dict[str, float]:
 
 
 def _diversity(source: Source, pairs: int, ctx: EvalContext, fn) -> float:
-    images = source.take(min(pairs, source.size or pairs), ctx.options.batch_size)
+    images = ctx.take(source, min(pairs, source.size or pairs))
     gen = torch.Generator().manual_seed(ctx.options.seed)
     return fn(images, pairs, generator=gen, protocol="pggan")
 
@@ -64,7 +118,18 @@ def _inception_features(ctx: EvalContext, n: int, m: int | None) -> tuple[dict, 
     return fake, real
 
 
-@metric("fid", num=50000, reals=True)
+def _inception_plan(ctx: EvalContext) -> Plan:
+    _require_images(ctx)
+    return _paired_plan(ctx, 50000, INCEPTION)
+
+
+def _inception_score_plan(ctx: EvalContext) -> Plan:
+    _require_images(ctx)
+    n = ctx.count(50000)
+    return Plan(n, [Pass(ctx.fakes, n, INCEPTION)])
+
+
+@metric("fid", num=50000, reals=True, plan=_inception_plan)
 def fid(ctx: EvalContext) -> dict[str, float]:
     """Frechet Inception Distance (2048-d pool3 of the FID InceptionV3; torch-fidelity protocol)."""
     from gankit.metrics.fid import fid_from_features
@@ -74,7 +139,7 @@ def fid(ctx: EvalContext) -> dict[str, float]:
     return {"": fid_from_features(real["pool3"], fake["pool3"])} | extra
 
 
-@metric("kid", num=50000, reals=True)
+@metric("kid", num=50000, reals=True, plan=_inception_plan)
 def kid(ctx: EvalContext) -> dict[str, float]:
     """Kernel Inception Distance: unbiased MMD^2, cubic kernel, 100 subsets of 1000 (torch-fidelity)."""
     from gankit.metrics.kid import kid as kernel_distance
@@ -88,7 +153,7 @@ def kid(ctx: EvalContext) -> dict[str, float]:
     return {"": mean, "std": std} | extra
 
 
-@metric("is", num=50000, reals=False)
+@metric("is", num=50000, reals=False, plan=_inception_score_plan)
 def inception_score(ctx: EvalContext) -> dict[str, float]:
     """Inception Score over 10 splits (the 1008-way logits, torch-fidelity protocol)."""
     from gankit.metrics.inception_score import inception_score as score
@@ -98,7 +163,7 @@ def inception_score(ctx: EvalContext) -> dict[str, float]:
     return {"": mean, "std": std}
 
 
-@metric("pr", num=50000, reals=True)
+@metric("pr", num=50000, reals=True, plan=_inception_plan)
 def precision_recall(ctx: EvalContext) -> dict[str, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019, k=3) on Inception pool3 features."""
     from gankit.metrics.precision_recall import precision_recall as pr
@@ -109,7 +174,17 @@ def precision_recall(ctx: EvalContext) -> dict[str, float]:
     return {"precision": precision, "recall": recall} | extra
 
 
-@metric("ppl", num=50000, reals=False)
+def _ppl_plan(ctx: EvalContext) -> Plan:
+    from gankit.metrics.lpips import resolve_heads, resolve_vgg16_weights
+
+    _style_generator(ctx)
+    resolve_vgg16_weights()  # missing LPIPS weights fail now, not after sampling
+    resolve_heads()
+    n = ctx.num or 50000
+    return Plan(n, [Pass(ctx.fakes, 2 * n)])  # two images per path segment
+
+
+@metric("ppl", num=50000, reals=False, plan=_ppl_plan)
 def perceptual_path_length(ctx: EvalContext) -> dict[str, float]:
     """Perceptual path length in W, endpoints sampling, LPIPS-VGG (StyleGAN); needs mapping/synthesis."""
     from gankit.metrics.ppl import perceptual_path_length as ppl
@@ -141,7 +216,22 @@ def _style_generator(ctx: EvalContext) -> torch.nn.Module:
 # Mode coverage
 
 
-@metric("modes", num=None, reals=False)
+def _modes_plan(ctx: EvalContext) -> Plan:
+    if ctx.fakes.kind == "points":
+        if ctx.data_name not in ("ring8", "grid25"):
+            raise ConfigError(f"{ctx.label} on 2-D points needs --data ring8 or --data grid25")
+        n = ctx.count(2500)
+        return Plan(n, [Pass(ctx.fakes, n)])
+    if ctx.data_name == "stacked-mnist" or ctx.fakes.channels == 3:
+        n = ctx.count(26000)
+        return Plan(n, [Pass(ctx.fakes, n, CLASSIFIER, "mnist")])
+    raise ConfigError(
+        f"{ctx.label} works on 2-D points (ring8, grid25) or Stacked MNIST samples; "
+        f"got {ctx.fakes.channels}-channel images"
+    )
+
+
+@metric("modes", num=None, reals=False, plan=_modes_plan)
 def modes(ctx: EvalContext) -> dict[str, float]:
     """Mode coverage: 2-D mixtures (2,500 points, VEEGAN/PacGAN) or Stacked MNIST (26,000 samples)."""
     if ctx.fakes.kind == "points":
@@ -159,7 +249,7 @@ def _mixture_modes(ctx: EvalContext) -> dict[str, float]:
 
     if ctx.data_name not in ("ring8", "grid25"):
         raise ConfigError(f"{ctx.label} on 2-D points needs --data ring8 or --data grid25")
-    points = ctx.fakes.take(ctx.count(2500))
+    points = ctx.take(ctx.fakes, ctx.count(2500))
     out = mixture_coverage(points, ctx.data_name)
     return {
         "covered": out["modes"],
@@ -172,7 +262,7 @@ def _stacked_modes(ctx: EvalContext) -> dict[str, float]:
     from gankit.metrics.modes import stacked_mnist_coverage
 
     extract, _ = ctx.bank.extractor(CLASSIFIER, "mnist")
-    images = ctx.fakes.take(ctx.count(26000), ctx.options.batch_size)
+    images = ctx.take(ctx.fakes, ctx.count(26000))
     out = stacked_mnist_coverage(images, extract.classifier, device=ctx.options.device)
     return {"covered": out["modes"], "kl": out["kl"]}
 
@@ -190,7 +280,28 @@ def _domain(ctx: EvalContext) -> str:
     return name
 
 
-@metric("clf-fid", num=10000, reals=True)
+def _classifier_pair_plan(ctx: EvalContext) -> Plan:
+    return _paired_plan(ctx, 10000, CLASSIFIER, _domain(ctx))
+
+
+def _classifier_plan(ctx: EvalContext) -> Plan:
+    domain = _domain(ctx)
+    n = ctx.count(10000)
+    return Plan(n, [Pass(ctx.fakes, n, CLASSIFIER, domain)])
+
+
+def _class_acc_plan(ctx: EvalContext) -> Plan:
+    _conditional(ctx)
+    return _classifier_plan(ctx)
+
+
+def _parzen_plan(ctx: EvalContext) -> Plan:
+    _domain(ctx)
+    n = ctx.count(10000)
+    return Plan(n, [Pass(ctx.fakes, n)])
+
+
+@metric("clf-fid", num=10000, reals=True, plan=_classifier_pair_plan)
 def classifier_fid(ctx: EvalContext) -> dict[str, float]:
     """FID on the domain classifier's penultimate features (MNIST-like data, no Inception)."""
     from gankit.metrics.fid import fid_from_features
@@ -202,7 +313,7 @@ def classifier_fid(ctx: EvalContext) -> dict[str, float]:
     return {"": fid_from_features(real["features"], fake["features"])} | extra
 
 
-@metric("clf-kid", num=10000, reals=True)
+@metric("clf-kid", num=10000, reals=True, plan=_classifier_pair_plan)
 def classifier_kid(ctx: EvalContext) -> dict[str, float]:
     """KID on the domain classifier's penultimate features (MNIST-like data, no Inception)."""
     from gankit.metrics.kid import kid as kernel_distance
@@ -220,7 +331,7 @@ def classifier_kid(ctx: EvalContext) -> dict[str, float]:
     return {"": mean, "std": std} | extra
 
 
-@metric("clf-is", num=10000, reals=False)
+@metric("clf-is", num=10000, reals=False, plan=_classifier_plan)
 def classifier_score(ctx: EvalContext) -> dict[str, float]:
     """Inception-Score-like score with the domain classifier's predictions (10 splits)."""
     from gankit.metrics.classifier import classifier_score as score
@@ -230,12 +341,10 @@ def classifier_score(ctx: EvalContext) -> dict[str, float]:
     return {"": mean, "std": std}
 
 
-@metric("class-acc", num=10000, reals=False)
+@metric("class-acc", num=10000, reals=False, plan=_class_acc_plan)
 def class_accuracy(ctx: EvalContext) -> dict[str, float]:
     """Accuracy of the domain classifier on conditional samples (balanced labels 0..K-1)."""
-    source = ctx.fakes
-    if not isinstance(source, GeneratorSource) or not getattr(source.G, "c_dim", 0):
-        raise ConfigError(f"{ctx.label} needs a conditional generator (a cgan run)")
+    source = _conditional(ctx)
     c_dim = source.G.c_dim
     n = ctx.count(10000)
     labels = torch.arange(n) % c_dim
@@ -245,7 +354,9 @@ def class_accuracy(ctx: EvalContext) -> dict[str, float]:
         start = next(position)
         return labels[start : start + count]
 
-    labelled = GeneratorSource(source.G, source.kwargs, seed=source.seed, labels=next_labels)
+    labelled = GeneratorSource(
+        source.G, source.kwargs, seed=source.seed, labels=next_labels, upscale=source.upscale
+    )
     extract, _ = ctx.bank.extractor(CLASSIFIER, _domain(ctx))
     correct = 0
     for batch, start in zip(
@@ -258,10 +369,17 @@ def class_accuracy(ctx: EvalContext) -> dict[str, float]:
     return {"": correct / n}
 
 
-@metric("parzen", num=10000, reals=False)
+def _conditional(ctx: EvalContext) -> GeneratorSource:
+    source = ctx.fakes
+    if not isinstance(source, GeneratorSource) or not getattr(source.G, "c_dim", 0):
+        raise ConfigError(f"{ctx.label} needs a conditional generator (a cgan run)")
+    return source
+
+
+@metric("parzen", num=10000, reals=False, plan=_parzen_plan)
 def parzen(ctx: EvalContext) -> dict[str, float]:
     """Gaussian Parzen-window log-likelihood of the MNIST test set (GAN paper); sigma on validation."""
-    samples = _flat01(ctx.fakes.take(ctx.count(10000), ctx.options.batch_size))
+    samples = _flat01(ctx.take(ctx.fakes, ctx.count(10000)))
     return parzen_test_log_likelihood(
         samples,
         _domain(ctx),
