@@ -48,5 +48,5 @@ def os_error_text(err: OSError, doing: str = "") -> str:
         errno.EEXIST: "it already exists as something else; choose another path",
         errno.ENOENT: "no such file or folder",
     }.get(err.errno or 0, err.strerror or str(err))
-    prefix = f"{doing}{where}: " if doing or where else ""
+    prefix = f"{doing}{where}: ".lstrip() if doing or where else ""
     return f"{prefix}{advice}"

@@ -91,3 +91,34 @@ def test_bad_phase_kimg_names_the_key() -> None:
         ProGANRecipe(nets, 4, phase_kimg={32: (1.0, 1.0)})
     recipe = ProGANRecipe(nets, 4, stable_kimg=1, fade_kimg=1, phase_kimg={8: (0.5, 2.0)})
     assert recipe.schedule_.grown_nimg == 1000 + 2500 + 2000
+
+
+def test_a_fitted_schedule_is_fully_grown_at_the_asked_length() -> None:
+    uneven = ProgressiveSchedule(
+        (4, 8, 16, 32), 4000, 4000, 16, phase_nimg=((4, 0, 6000), (8, 4000, 12000))
+    )  # 38,000 images in all
+    fitted = uneven.fitted(20_000)
+    assert fitted.grown_nimg == 20_000
+    assert fitted.phases() == [(0, 3158), (2105, 6316), (2105, 2105), (2106, 2105)]
+    assert [r for r, _ in fitted.starts()] == [4, 8, 16, 32]
+    assert fitted.stage(19_999).resolution == 32 and fitted.stage(20_000).key == "32x32-stable"
+    # Every phase is 20/38 of its length, within a rounded image.
+    for (fade, stable), (f0, s0) in zip(fitted.phases(), uneven.phases(), strict=True):
+        assert abs(fade - f0 * 20 / 38) <= 1 and abs(stable - s0 * 20 / 38) <= 1
+
+
+def test_progan_says_which_resolution_a_run_reaches_and_how_to_fit_it() -> None:
+    from gankit.models import progan
+    from gankit.recipes.progan import ProGANRecipe
+
+    nets = progan.build(32, 1, channel_base=64, channel_max=16, z_dim=16)
+    plain = ProGANRecipe(nets, 16)
+    text = plain.plan(20_000)
+    assert "8x8 at 800, 16x16 at 2400, 32x32 at 4000; fully grown at 5600" in text
+    assert "This run of 20 kimg ends at 4x4, before 32x32" in text
+    assert "--set recipe.args.grown_kimg=20" in text
+    fitted = ProGANRecipe(progan.build(32, 1, channel_base=64, channel_max=16, z_dim=16), 16,
+                          grown_kimg=20)  # fmt: skip
+    assert fitted.default_kimg == 20 and fitted.schedule(19_999).resolution == 32
+    assert "grown_kimg" not in fitted.plan(20_000)
+    assert "ends at 32x32" in fitted.plan(20_000)

@@ -46,6 +46,10 @@ POINT_SNAPSHOT_SIZE = 2500  # samples per 2-D snapshot, the VEEGAN/PacGAN evalua
 #: what train mode gives on 16k latents. Images: conv statistics also average over pixels.
 BN_STATS_SAMPLES = {"points": (16384, 16384), "images": (1024, 256)}
 
+#: The progress bar; the status (resolution, img/s, losses) goes in {desc}, because tqdm puts
+#: ", " before a {postfix}.
+BAR_FORMAT = "{percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} kimg [{elapsed}<{remaining}] {desc}"
+
 Evaluator = Callable[[nn.Module, dict[str, Any]], dict[str, float]]
 
 
@@ -580,9 +584,7 @@ class Trainer:
             # None: shown only on a terminal, so a job's log file (`> log 2>&1`, a batch
             # scheduler's output) gets the tick lines without the bar's carriage returns
             disable=None if self.opt.progress and self.dist.is_main else True,
-            # The status goes in {desc}: tqdm puts ", " before a {postfix}.
-            bar_format="{percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} kimg "
-            "[{elapsed}<{remaining}] {desc}",
+            bar_format=BAR_FORMAT,
             dynamic_ncols=True,
         )
 
