@@ -10,12 +10,13 @@ gankit list
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, RunStopped, os_error_text
 
 TRAIN_EPILOG = """\
 RECIPE_OR_CONFIG is a registered recipe name (see `gankit list`) or a YAML config file. Flags and
@@ -35,38 +36,96 @@ describes each) or a folder / .zip of images (jpg, png, webp, bmp; any size; cen
 resized with an antialiasing filter). The run directory gets config.yaml, log.txt, stats.jsonl,
 samples/ (grids, progress.gif), plots/losses.png and checkpoints/.
 
-Ctrl-C finishes the iteration and writes a checkpoint (again: stop at once); `kill -USR1 PID`
-does the same and never aborts (e.g. SLURM's `--signal=USR1@120` before a time limit).
+Ctrl-C or SIGTERM finishes the iteration, writes a checkpoint and exits 130 (143 for SIGTERM);
+a second one stops at once (exit 130; the last complete checkpoint stands). `kill -USR1 PID` stops
+like a first Ctrl-C, exits 0 and never aborts (e.g. SLURM's `--signal=USR1@120` before a time
+limit). One training at a time per run directory: a second is refused, naming the first's PID.
+
+On --resume you may change train.* (--kimg, intervals, --metrics, --device, --threads, --amp,
+...), recipe.args.* (e.g. the learning rate) and data.root/--workers; model.*, --model, --data,
+--resolution and --channels are fixed by the checkpoints (a change is refused, nothing written).
+Errors are one line; --debug (before or after the command) shows the Python traceback.
 """
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `gankit` command; returns the exit status."""
+    """Entry point of the `gankit` command; returns the exit status.
+
+    Every error reaches the user as one `gankit COMMAND: error: ...` line; `--debug` (or
+    GANKIT_DEBUG=1) shows the Python traceback instead.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    debug = args.debug or os.environ.get("GANKIT_DEBUG", "") not in ("", "0")
     try:
         return args.handler(args) or 0
-    except GankitError as err:
-        print(f"gankit {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except RunStopped as stop:
+        print(f"gankit {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except Exception as err:
+        if debug:
+            raise
+        print(f"gankit {args.command}: error: {describe_error(err)}", file=sys.stderr)
+        explained = isinstance(err, (GankitError, OSError))
+        return getattr(err, "exit_code", 2 if explained else 1)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"gankit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for an exception: gankit's own text, plain words for OS errors (disk full,
+    permissions, a file where a folder is needed), else the type and message of a bug."""
+    if isinstance(err, GankitError):
+        return str(err)
+    if isinstance(err, OSError):
+        return os_error_text(err)
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return (
+        f"unexpected {type(err).__name__}: {text} (rerun with --debug for the traceback, and "
+        "please report it)"
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gankit")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="gankit",
-        description="Train, sample and evaluate GANs (ProGAN, DCGAN, WGAN-GP, ...) in pure PyTorch.",
+        description="Train, sample and evaluate GANs (ProGAN, DCGAN, WGAN-GP, SN-GAN, ...) in "
+        "pure PyTorch.",
+    )
+    parser.add_argument("--version", action="version", version=f"gankit {_version()}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show Python tracebacks instead of one-line errors (also GANKIT_DEBUG=1)",
     )
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_generate(sub)
     _add_plot(sub)
     _add_evaluate(sub)
+    _add_cache(sub)
     _add_classifier(sub)
     _add_list(sub)
+    for command in sub.choices.values():  # `gankit train ... --debug` works as well
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -107,7 +166,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--skip-bad-images",
         action="store_true",
-        help="skip unreadable images with a warning instead of failing",
+        help="leave out unreadable images and images smaller than the resolution, naming them "
+        "in one line, instead of failing",
     )
     g.add_argument("--mirror", action="store_true", help="random horizontal flips of the reals")
     g.add_argument(
@@ -136,17 +196,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--ema-kimg", type=float, help="G_ema half-life in kimg (default: the recipe's)")
     g.add_argument(
-        "--tick-kimg", type=float, help="log interval in kimg (default: 1/100 of the run, <= 100)"
+        "--ema-rampup",
+        type=float,
+        metavar="R",
+        help="G_ema's half-life is at most R x the images shown, so a short run's samples show "
+        "what G learned (StyleGAN2-ADA's ema_rampup; default 0.05, 0 = off)",
+    )
+    g.add_argument(
+        "--tick-kimg",
+        type=float,
+        help="log interval in kimg (default: 1/100 of the run, <= 100, at least one batch)",
     )
     g.add_argument(
         "--sample-kimg",
         type=float,
-        help="sample-grid interval in kimg (default: 1/25 of the run, <= 500)",
+        help="sample-grid interval in kimg (default: 1/10 of the run, <= 500, at least one batch)",
     )
     g.add_argument(
         "--snapshot-kimg",
         type=float,
-        help="checkpoint interval in kimg (default: 1/10 of the run, <= 1000)",
+        help="checkpoint interval in kimg (default: 1/4 of the run, <= 1000, at least one batch)",
     )
     g.add_argument(
         "--metrics",
@@ -202,6 +271,7 @@ _TRAIN_FLAGS = {
     "out": "train.out",
     "seed": "train.seed",
     "ema_kimg": "train.ema_kimg",
+    "ema_rampup": "train.ema_rampup",
     "tick_kimg": "train.tick_kimg",
     "sample_kimg": "train.sample_kimg",
     "snapshot_kimg": "train.snapshot_kimg",
@@ -237,7 +307,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import ConfigError, apply_override, config_from_dict, merge
-    from gankit.train.run import load_run_config, merge_overrides, train
+    from gankit.train.run import load_run_config, merge_overrides
 
     overrides = _flag_overrides(args)
     for assignment in args.overrides:
@@ -248,15 +318,41 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         overrides = merge(overrides, {"train": {"out": str(run_dir)}})
         config = load_run_config(run_dir, overrides)
-        train(config, resume=True, dry_run=args.dry_run)
-        return 0
+        return _run_and_report(config, resume=True, dry_run=args.dry_run)
     if not args.recipe_or_config:
         raise ConfigError(
             "name a recipe (e.g. `gankit train progan`) or a YAML config, or use --resume RUN_DIR"
         )
     config = config_from_dict(merge_overrides(_base_config(args.recipe_or_config), overrides))
-    train(config, dry_run=args.dry_run)
-    return 0
+    return _run_and_report(config, resume=False, dry_run=args.dry_run)
+
+
+def _run_and_report(config: Any, *, resume: bool, dry_run: bool) -> int:
+    """Train; a stop by Ctrl-C (SIGTERM) after its snapshot exits 130 (143), an abort by a
+    second Ctrl-C exits 130 naming the checkpoint that stands, so scripts can tell both apart
+    from a finished run."""
+    import signal
+
+    from gankit.train import checkpoint as ckpt
+    from gankit.train.run import run_training
+
+    run_dir = Path(config.train.out)
+    try:
+        outcome = run_training(config, resume=resume, dry_run=dry_run)
+    except KeyboardInterrupt:
+        kept = ckpt.list_checkpoints(run_dir / "checkpoints")
+        stands = (
+            f"the last good checkpoint, {kept[-1]}, stands" if kept else "no checkpoint was written"
+        )
+        raise RunStopped(f"aborted; {stands}", 128 + signal.SIGINT) from None
+    if outcome.stop_signal is None:
+        return 0
+    name = "Ctrl-C" if outcome.stop_signal == signal.SIGINT else "SIGTERM"
+    raise RunStopped(
+        f"stopped by {name} at {outcome.cur_nimg / 1000:g} kimg after writing a snapshot; "
+        f"continue with `gankit train --resume {run_dir}`",
+        128 + outcome.stop_signal,
+    )
 
 
 def _base_config(recipe_or_config: str) -> dict[str, Any]:
@@ -404,8 +500,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------- evaluate
 
 EVALUATE_EPILOG = """\
-TARGET is a run directory or checkpoint (samples of its G_ema), a folder of images, or a .npy
-array (uint8 [N, C, H, W] images, or float [N, 2] points for ring8/grid25). Metric names carry
+TARGET is a run directory or checkpoint (samples of its G_ema), a folder or .zip of images, or a
+.npy array (uint8 [N, C, H, W] images, or float [N, 2] points for ring8/grid25). Metric names carry
 their sample count (fid50k = 50,000 samples; swd16k = 16,384 as in the PGGAN paper; ms_ssim10k =
 10,000 pairs) or take it from --num (plain names: swd, ms_ssim, fid, kid, is, pr, ppl, modes,
 clf-fid, clf-kid, clf-is, class-acc, parzen; `gankit list` describes them). Examples:
@@ -414,9 +510,16 @@ clf-fid, clf-kid, clf-is, class-acc, parzen; `gankit list` describes them). Exam
   gankit evaluate samples/ --metrics fid,kid --num 10000 --data ~/faces --json faces.json
   gankit evaluate runs/mnist --metrics clf-fid,clf-kid,parzen --data mnist
 
-Real images come from --data (default: the run's training data). FID/KID/IS/PR need the FID
-Inception weights (--inception-weights FILE, $GANKIT_INCEPTION_WEIGHTS, or the cache); real-image
-features are cached per (data, count, extractor) under ~/.cache/gankit/metrics.
+Real images come from --data (default: the run's training data): a built-in name, a folder or
+.zip of images, or a .npy like TARGET's. Samples are compared at their own resolution (a run's at
+the resolution G_ema outputs now: 8x8 for a ProGAN run stopped at its 8x8 stage), and the reals are
+brought to it; every printed value says that resolution and its sample count. Every metric is
+checked before any work starts; then the plan, an estimated time, and progress (a bar on a
+terminal, else a line every few seconds) go to stderr, the values to stdout.
+
+FID/KID/IS/PR need the FID Inception weights (--inception-weights FILE, $GANKIT_INCEPTION_WEIGHTS,
+or the cache); clf-* train a small MNIST classifier once (about 1.5 min on a CPU core) and cache
+it. Real-image features are cached per (data, count, extractor); `gankit cache` lists the cache.
 """
 
 
@@ -455,7 +558,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="recompute real-image features")
     p.add_argument(
-        "--no-progress", action="store_true", help="no progress bars (drawn on a terminal only)"
+        "--skip-bad-images",
+        action="store_true",
+        help="leave unreadable images out of a samples folder or --data folder, with a warning",
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar or progress lines (the plan and estimate still print)",
     )
     p.add_argument(
         "--threads", type=int, metavar="N", help="torch's CPU threads (default: one per core)"
@@ -464,7 +574,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from gankit.evaluate import run_evaluate
+    from gankit.evaluate import evaluate_target, write_json
 
     if args.threads is not None:
         if args.threads < 1:
@@ -472,7 +582,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    results = run_evaluate(
+    evaluation = evaluate_target(
         args.target,
         args.metrics,
         data=args.data,
@@ -486,13 +596,69 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         cache=not args.no_cache,
         progress=not args.no_progress,
-        json_path=args.json,
+        skip_bad_images=args.skip_bad_images,
     )
-    width = max(len(k) for k in results) if results else 10
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value:.6g}")
+    # Print first: a failing --json write must not lose what took long to compute.
+    for line in evaluation.lines():
+        print(line, flush=True)
     if args.json:
-        print(f"wrote {args.json}")
+        print(f"wrote {write_json(evaluation.results, args.json)}")
+    return 0
+
+
+CACHE_EPILOG = """\
+The cache is $GANKIT_CACHE_DIR, else ~/.cache/gankit. It holds prepared datasets (prepared/),
+real-image features of metrics (metrics/), network weights (weights/), the clf-* classifiers
+(classifiers/) and, unless $GANKIT_DATA_ROOT is set, downloaded built-in datasets (data/). Anything
+cleared is rebuilt, re-downloaded or retrained when next needed.
+
+  gankit cache                   # list each part with its size
+  gankit cache --clear metrics   # remove one part
+  gankit cache --clear           # remove everything
+"""
+
+
+def _add_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cache",
+        help="list or clear gankit's cache (prepared data, metric features, weights, classifiers)",
+        description="List what gankit's cache holds, with sizes, or clear it.",
+        epilog=CACHE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--clear",
+        nargs="?",
+        const="",
+        metavar="WHAT",
+        help="remove WHAT (prepared, metrics, weights, classifiers, data), or everything; asks "
+        "nothing",
+    )
+    p.set_defaults(handler=_cmd_cache)
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from gankit.cache import cache_entries, clear_cache, format_size
+    from gankit.paths import cache_dir
+
+    root = cache_dir()
+    if args.clear is not None:
+        removed = clear_cache(args.clear or None)
+        for entry in removed:
+            print(f"removed {entry.path} ({format_size(entry.size)})")
+        if not removed:
+            print(f"nothing to remove in {root}")
+        return 0
+    entries = cache_entries()
+    if not entries:
+        print(f"the cache {root} is empty")
+        return 0
+    print(f"{root}:")
+    for entry in entries:
+        files = f"{entry.files:,} file{'s' if entry.files != 1 else ''}"
+        size = format_size(entry.size)
+        print(f"  {entry.name + '/':<13} {size:>8}  {files:<12} {entry.description}")
+    print(f"  {'total':<13} {format_size(sum(e.size for e in entries)):>8}")
     return 0
 
 
@@ -532,8 +698,8 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_classifier_train(args: argparse.Namespace) -> int:
     from gankit.data import open_dataset
+    from gankit.device import resolve_device
     from gankit.metrics.classifier import default_classifier_path, save_classifier, train_classifier
-    from gankit.train.run import resolve_device
 
     train = open_dataset(args.data, root=args.data_root, split="train")
     test = open_dataset(args.data, root=args.data_root, split="test")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.data import open_dataset
+from gankit.device import resolve_device
 from gankit.errors import GankitError
 from gankit.metrics.progress import format_seconds, say
 from gankit.metrics.runner import (
@@ -35,7 +36,6 @@ from gankit.metrics.sources import (
     load_array,
     open_samples,
 )
-from gankit.train.run import resolve_device
 
 
 @dataclass
