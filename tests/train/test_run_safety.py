@@ -320,3 +320,61 @@ def test_a_second_ctrl_c_during_the_save_aborts_without_a_traceback(
     assert "Traceback" not in err and "aborted; the last good checkpoint," in err
     assert "ckpt-000000000040.pt, stands" in err and saves == [40, 60]
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["ckpt-000000000040.pt"]
+
+
+class _Trap:
+    """Unpickling this would create `marker`: the code a malicious checkpoint would run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_malicious_newest_checkpoint_never_runs_and_is_skipped(
+    progan_run: Path, tmp_path: Path
+) -> None:
+    run = _copy_run(progan_run, tmp_path / "run")
+    marker = tmp_path / "pwned"
+    evil = {"format": ckpt.FORMAT, "model": {}, "nets": {}, "cur_nimg": 0, "x": _Trap(marker)}
+    torch.save(evil, run / "checkpoints" / ckpt.checkpoint_name(10**6))
+    notes: list[str] = []
+    path, _ = ckpt.load_latest(run, note=notes.append)
+    assert path.name == "ckpt-000000000160.pt" and not marker.exists()
+    assert "loading it could run code" in notes[0]
+
+
+def test_python_tags_in_a_config_file_never_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "pwned"
+    config = tmp_path / "evil.yaml"
+    config.write_text(f'recipe: !!python/object/apply:os.system ["touch {marker}"]\n')
+    assert main(["train", str(config), "--dry-run"]) == 2
+    assert "is not valid YAML" in capsys.readouterr().err and not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["generate", "plot"])
+def test_a_read_only_output_folder_is_one_line_for_generate_and_plot(
+    progan_run: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """As root the suite cannot make a folder read-only: the OSError is raised at mkdir."""
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    out = tmp_path / "out"
+    args = {
+        "generate": ["generate", str(progan_run), "--out", str(out / "grid.png")],
+        "plot": ["plot", str(progan_run), "--out", str(out)],
+    }[command]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "permission denied; choose a folder you can write to" in err
