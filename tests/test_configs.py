@@ -1,0 +1,54 @@
+"""The shipped configs in configs/: each resolves, and the CPU ones grow to 32x32 within their run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gankit.config import config_from_dict, load_yaml
+from gankit.models.progan import build
+from gankit.recipes.progan import ProGANRecipe
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _recipe(name: str) -> tuple[ProGANRecipe, float]:
+    """The progan recipe a config builds (1 channel: the schedule does not depend on it)."""
+    config = config_from_dict(load_yaml(CONFIGS / name))
+    resolution = config.data.resolution or 32
+    nets = build(resolution, 1, **config.model.arch)
+    recipe = ProGANRecipe(nets, config.train.batch_size, **config.recipe.args)
+    return recipe, config.train.kimg
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_config_resolves(name: str) -> None:
+    config = config_from_dict(load_yaml(CONFIGS / name))
+    assert config.model.name == "progan" and config.recipe.name == "progan"
+
+
+@pytest.mark.parametrize("name", ["progan-digits-demo.yaml", "progan-folder-cpu.yaml"])
+def test_cpu_configs_are_fully_grown_at_the_end_of_their_run(name: str) -> None:
+    recipe, kimg = _recipe(name)
+    schedule = recipe.schedule_
+    assert schedule.grown_nimg == round(kimg * 1000)
+    last = schedule.stage(round(kimg * 1000) - 1)
+    assert (last.resolution, last.alpha) == (32, 1.0)
+    # 32x32 is reached with a real fade-in and a stable phase of its own, not squeezed to nothing.
+    fade, stable = schedule.phases()[-1]
+    assert fade >= 0.05 * kimg * 1000 and stable >= 0.05 * kimg * 1000
+
+
+def test_demo_config_keeps_the_default_generator_average() -> None:
+    """The ema ramp-up makes short runs safe, so the demo overrides no ema_kimg (issue 24)."""
+    config = config_from_dict(load_yaml(CONFIGS / "progan-digits-demo.yaml"))
+    assert config.train.ema_kimg is None and config.train.ema_rampup is None
+
+
+def test_folder_config_fits_its_growth_with_grown_kimg() -> None:
+    """The paper's equal fade and stable phases, scaled by one factor to the run's length."""
+    recipe, kimg = _recipe("progan-folder-cpu.yaml")
+    assert recipe.grown_kimg == kimg
+    fades_and_stables = [n for phase in recipe.schedule_.phases()[1:] for n in phase]
+    assert max(fades_and_stables) - min(fades_and_stables) <= 1
