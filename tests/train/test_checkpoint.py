@@ -47,7 +47,7 @@ def test_a_write_that_dies_midway_leaves_the_previous_checkpoint(
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", torn_save)
-    with pytest.raises(CheckpointError, match="disk full; the last good checkpoint, .*1.pt, is"):
+    with pytest.raises(CheckpointError, match=r"disk full; the last good checkpoint, .*1\.pt, is"):
         ckpt.save_checkpoint(_state(2), tmp_path, 2, keep=3)
     # The rename never happened: no ckpt-...2.pt, and the temporary file was cleaned up.
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt-000000000001.pt"]
