@@ -197,7 +197,18 @@ def test_resuming_from_an_older_snapshot_leaves_no_duplicate_ticks(tmp_path: Pat
     assert "set aside the unreadable" in (out / "log.txt").read_text()
 
 
-def _nan_after(trainer, n_iter: int) -> None:
+def _ring_trainer_nan_after(run_dir: Path, n_iter: int, tick_kimg: float, snapshot_kimg: float):
+    """A 2-D gan trainer (batch 20) whose G's weights turn NaN after iteration `n_iter`."""
+    from gankit.config import config_from_dict
+    from gankit.train.logging import RunLogger
+    from gankit.train.run import build_trainer
+
+    train = {"out": str(run_dir), "device": "cpu", "kimg": 0.2, "batch_size": 20,
+             "tick_kimg": tick_kimg, "snapshot_kimg": snapshot_kimg, "sample_kimg": 1.0}  # fmt: skip
+    config = config_from_dict(
+        {"recipe": {"name": "gan"}, "data": {"name": "ring8"}, "train": train}
+    )
+    trainer = build_trainer(config, RunLogger(run_dir, tensorboard=False))
     step = trainer.step
 
     def poisoned_step() -> None:
@@ -207,21 +218,12 @@ def _nan_after(trainer, n_iter: int) -> None:
                 next(trainer.nets["G"].parameters()).fill_(float("nan"))
 
     trainer.step = poisoned_step
+    return trainer
 
 
 def test_nan_weights_are_never_snapshotted_even_between_ticks(tmp_path: Path) -> None:
     """Snapshots more often than ticks: the snapshot checks the weights itself."""
-    from gankit.config import config_from_dict
-    from gankit.train.logging import RunLogger
-    from gankit.train.run import build_trainer
-
-    train = {"out": str(tmp_path), "device": "cpu", "kimg": 0.2, "batch_size": 20,
-             "tick_kimg": 1.0, "snapshot_kimg": 0.02, "sample_kimg": 1.0}  # fmt: skip
-    config = config_from_dict(
-        {"recipe": {"name": "gan"}, "data": {"name": "ring8"}, "train": train}
-    )
-    trainer = build_trainer(config, RunLogger(tmp_path, tensorboard=False))
-    _nan_after(trainer, 3)
+    trainer = _ring_trainer_nan_after(tmp_path, 3, tick_kimg=1.0, snapshot_kimg=0.02)
     with pytest.raises(TrainingDivergedError) as caught:
         trainer.run()
     kept = ckpt.list_checkpoints(tmp_path / "checkpoints")
@@ -236,17 +238,7 @@ def test_nan_weights_are_never_snapshotted_even_between_ticks(tmp_path: Path) ->
 
 
 def test_divergence_before_any_snapshot_does_not_offer_a_resume(tmp_path: Path) -> None:
-    from gankit.config import config_from_dict
-    from gankit.train.logging import RunLogger
-    from gankit.train.run import build_trainer
-
-    train = {"out": str(tmp_path), "device": "cpu", "kimg": 0.2, "batch_size": 20,
-             "tick_kimg": 0.04, "snapshot_kimg": 1.0, "sample_kimg": 1.0}  # fmt: skip
-    config = config_from_dict(
-        {"recipe": {"name": "gan"}, "data": {"name": "ring8"}, "train": train}
-    )
-    trainer = build_trainer(config, RunLogger(tmp_path, tensorboard=False))
-    _nan_after(trainer, 1)
+    trainer = _ring_trainer_nan_after(tmp_path, 1, tick_kimg=0.04, snapshot_kimg=1.0)
     with pytest.raises(TrainingDivergedError, match="no checkpoint was written yet") as caught:
         trainer.run()
     assert "--resume" not in str(caught.value)

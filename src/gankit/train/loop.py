@@ -375,7 +375,7 @@ class Trainer:
         for key, values in self.tick_logs.items():
             record[key] = all_reduce_mean(torch.stack(values).mean(), self.dist).item()
         self.tick_logs.clear()
-        bad = {k: v for k, v in record.items() if not math.isfinite(v)}
+        bad = [f"{k} = {v}" for k, v in record.items() if not math.isfinite(v)]
         if bad:
             self._diverged(bad)
         stage = self.stage
@@ -404,30 +404,17 @@ class Trainer:
         nets = dict(self.nets.items())
         if self.G_ema is not None:
             nets["G_ema"] = self.G_ema
-        bad = {
-            f"{name} weights": float("nan")
-            for name, net in nets.items()
-            if not all(
-                torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()
-            )
-        }
-        bad.update(self._pending_bad_losses())
+        bad = [f"{name} weights not finite" for name, net in nets.items() if not _finite(net)]
+        for key, values in self.tick_logs.items():  # losses since the last tick
+            losses = torch.stack(values)
+            if not bool(torch.isfinite(losses).all()):
+                bad.append(f"{key} = {losses[~torch.isfinite(losses)][0].item()}")
         if bad:
             self._diverged(bad)
 
-    def _pending_bad_losses(self) -> dict[str, float]:
-        """Non-finite losses logged since the last tick (not yet checked by `_tick`)."""
-        bad = {}
-        for key, values in self.tick_logs.items():
-            if values and not bool(torch.isfinite(torch.stack(values)).all()):
-                bad[key] = float(torch.stack(values)[~torch.isfinite(torch.stack(values))][0])
-        return bad
-
-    def _diverged(self, bad: dict[str, float]) -> None:
+    def _diverged(self, bad: list[str]) -> None:
+        """Log and raise the divergence: what is not finite, and what to do next."""
         last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
-        values = ", ".join(
-            f"{k} not finite" if k.endswith(" weights") else f"{k} = {v}" for k, v in bad.items()
-        )
         advice = ["lowering the learning rate (--set recipe.args.lr=...)"]
         if self.opt.amp != "none":
             advice.append("--amp none")
@@ -440,7 +427,7 @@ class Trainer:
             then = f"no checkpoint was written yet; start the run again after {' or '.join(advice)}"
         message = (
             f"training diverged at {self.cur_nimg / 1000:g} kimg (stage {self.stage.key}): "
-            f"{values}; {then}"
+            f"{', '.join(bad)}; {then}"
         )
         self.log.info(f"error: {message}", echo=False)
         raise TrainingDivergedError(message)
@@ -587,6 +574,11 @@ class Trainer:
             bar_format=BAR_FORMAT,
             dynamic_ncols=True,
         )
+
+
+def _finite(net: nn.Module) -> bool:
+    """True when every floating-point parameter and buffer of `net` is finite."""
+    return all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point())
 
 
 def _peak_memory_gb(device: torch.device) -> float:

@@ -22,6 +22,8 @@ from gankit.config import (
     config_to_dict,
     default_arguments,
     dump_config,
+    flatten_dotted,
+    get_dotted,
     load_yaml,
     merge,
     save_config,
@@ -316,35 +318,16 @@ def load_saved_config(path: Path) -> dict[str, Any]:
 
 def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Refuse a resume override that changes what the checkpoints' shapes or data depend on."""
-    for key, value in _flatten(overrides).items():
+    for key, value in flatten_dotted(overrides).items():
         if not key.startswith(FIXED_ON_RESUME):
             continue
-        stored = _dotted_get(saved, key)
+        stored = get_dotted(saved, key.split("."))
         if stored != value:
             raise ConfigError(
                 f"cannot change {key} when resuming: the run was saved with {stored!r} and the "
                 f"override gives {value!r}; {RESUMABLE_TEXT}. To train another model or on "
                 "other data, start a new run with --out"
             )
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _dotted_get(tree: dict[str, Any], dotted: str) -> Any:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def merge_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
