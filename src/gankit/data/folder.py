@@ -1,6 +1,7 @@
 """Your own images: a folder (searched recursively) or a .zip of jpg/jpeg/png/webp/bmp files.
 
-Each image is converted to RGB (or "L" with `channels=1`), center-cropped to a square and resized
+Each image is converted to RGB (or "L" with `channels=1`; with `channels=None`, "L" when every
+image is stored greyscale), center-cropped to a square and resized
 with Lanczos to one resolution, never upscaled (see `gankit.data.imaging`). With
 `resolution=None` the resolution is the largest power of two that at least half of the images fit
 (their lower median's shorter side), so a few thumbnails never pull it down unnoticed. Unreadable
@@ -51,6 +52,9 @@ SHOW_FILES = 5
 #: Bumped when the rules that pick or skip images change, so older cache entries are not reused.
 RULES_VERSION = 2
 
+#: Header modes that hold one grey channel (with or without alpha, at any bit depth).
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
+
 #: The command-line flag and API argument that leave unusable images out, for messages.
 SKIP_HINT = (
     "pass --skip-bad-images to gankit train or gankit evaluate (skip_bad_images=True in Python)"
@@ -81,17 +85,19 @@ class ImageRef:
         return _ZIPS[key].open(self.member)
 
 
-def _close_zips() -> None:
+def close_zips() -> None:
     """Close this process's zips, so a zip replaced later is re-opened, not read stale."""
     for key in [k for k in _ZIPS if k[0] == os.getpid()]:
         _ZIPS.pop(key).close()
 
 
 @dataclass
-class _Plan:
+class Plan:
     """What pass one learnt: the usable images with their sizes and modes, and the others."""
 
     total: int
+    #: Every listed image's name, usable or not (class labels come from all of them).
+    listed: list[str] = field(default_factory=list)
     refs: list[ImageRef] = field(default_factory=list)
     sizes: list[tuple[int, int]] = field(default_factory=list)
     modes: list[str] = field(default_factory=list)
@@ -106,11 +112,15 @@ def open_image_folder(
     *,
     name: str,
     resolution: int | None = None,
-    channels: int = 3,
+    channels: int | None = 3,
     skip_bad_images: bool = False,
 ) -> PreparedDataset:
-    """The images under folder or zip `path` as a prepared, cached dataset `[N, C, R, R]`."""
-    refs, content = _list_images(path)
+    """The images under folder or zip `path` as a prepared, cached dataset `[N, C, R, R]`.
+
+    `channels=None` keeps greyscale images greyscale: 1 channel when every usable image is stored
+    as greyscale, else 3.
+    """
+    refs, content = list_images(path)
     source = {
         "path": str(path.resolve()),
         "res": resolution,
@@ -122,15 +132,23 @@ def open_image_folder(
     dataset = load_entry(entry)
     if dataset is None:
         try:
-            dataset = _prepare(path, name, refs, entry, resolution, channels, skip_bad_images)
+            plan = scan_images(refs, path)
+            target = resolution or auto_resolution(plan.sizes)
+            request = Preparation(path, name, target, channels, skip_bad_images, resolution is None)
+            dataset = prepare_scanned(plan, request, entry)
         finally:
-            _close_zips()
-    if dataset.skipped:  # said on every open, a cache hit too: the user asked for them to go
-        log.warning(_skipped_text(path, dataset.skipped, len(dataset)))
+            close_zips()
+    warn_skipped(path, dataset)
     return dataset
 
 
-def _list_images(path: Path) -> tuple[list[ImageRef], object]:
+def warn_skipped(path: Path, dataset: PreparedDataset) -> None:
+    """The one summary line of the images left out, said on every open (a cache hit too)."""
+    if dataset.skipped:  # the user asked for them to go: a warning, not an error
+        log.warning(_skipped_text(path, dataset.skipped, len(dataset)))
+
+
+def list_images(path: Path) -> tuple[list[ImageRef], object]:
     """The images under `path` sorted by name, and a key that changes when any file does."""
     if path.is_dir():
         files = sorted(_walk(path))
@@ -146,12 +164,20 @@ def _list_images(path: Path) -> tuple[list[ImageRef], object]:
             "the images, or zip them (a .tar must be extracted first)."
         )
     if not refs:
-        kind = "zip" if path.is_file() else "folder"
-        raise DataError(
-            f"no images found in the {kind} {path} (searched recursively for "
-            f"{', '.join(IMAGE_EXTENSIONS)}, any letter case; hidden files are skipped)."
-        )
+        raise _no_images_error(path)
     return refs, content
+
+
+# The names metrics/sources.py imported before they were public.
+_list_images, _close_zips = list_images, close_zips
+
+
+def _no_images_error(path: Path) -> DataError:
+    kind = "zip" if path.is_file() else "folder"
+    return DataError(
+        f"no images found in the {kind} {path} (searched recursively for "
+        f"{', '.join(IMAGE_EXTENSIONS)}, any letter case; hidden files are skipped)."
+    )
 
 
 def _walk(root: Path) -> list[Path]:
@@ -165,8 +191,8 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
-def _zip_members(path: Path) -> list[ImageRef]:
-    """Image members of the zip at `path`, named relative to its single top folder if any."""
+def zip_image_names(path: Path) -> list[str]:
+    """The visible image members of the zip at `path`, sorted; a DataError if it is unreadable."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = [i.filename for i in archive.infolist() if not i.is_dir()]
@@ -175,7 +201,12 @@ def _zip_members(path: Path) -> list[ImageRef]:
             f"{path} is not a readable zip file ({exc}). Re-create it (e.g. `zip -r data.zip "
             "images/`) or point at the extracted folder instead."
         ) from None
-    names = sorted(n for n in names if _is_image_member(n))
+    return sorted(n for n in names if _is_image_member(n))
+
+
+def _zip_members(path: Path) -> list[ImageRef]:
+    """Image members of the zip at `path`, named relative to its single top folder if any."""
+    names = zip_image_names(path)
     parts = [PurePosixPath(n).parts for n in names]
     strip = len(parts) > 0 and all(len(p) > 1 for p in parts) and len({p[0] for p in parts}) == 1
     return [
@@ -191,34 +222,44 @@ def _is_image_member(name: str) -> bool:
     return not hidden and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _prepare(
-    path: Path,
-    name: str,
-    refs: list[ImageRef],
-    entry: Path,
-    resolution: int | None,
-    channels: int,
-    skip_bad_images: bool,
-) -> PreparedDataset:
-    """Pass one reads every header; pass two decodes into the cache entry."""
-    plan, check = _pass_one(path, refs, resolution, skip_bad_images)
-    target = check.resolution
+@dataclass(frozen=True)
+class Preparation:
+    """What to make of scanned images, and where they came from (for messages)."""
+
+    path: Path
+    name: str
+    resolution: int
+    #: None: 1 when every usable image is stored greyscale, else 3.
+    channels: int | None
+    skip_bad_images: bool
+    #: Whether `resolution` came from the auto rule (the messages say why it is what it is).
+    auto: bool
+    #: Whether first-level subfolders are class labels (an unpaired domain has none).
+    labelled: bool = True
+
+
+def prepare_scanned(plan: Plan, request: Preparation, entry: Path) -> PreparedDataset:
+    """Pass two: set aside what cannot be used (or raise one error naming it), decode the rest
+    into the cache entry `entry`."""
+    check = _settle(plan, request)
+    target = request.resolution
+    channels = request.channels or channels_of(plan.modes)
     # Classes come from every listed file, so skipping a bad image never renumbers the labels.
-    class_names, labels = _labels([r.name for r in refs], plan.refs)
+    class_names, labels = _labels(plan.listed, plan.refs) if request.labelled else ([], None)
     writer = EntryWriter(entry)
     try:
-        images, late_bad = _decode_all(plan.refs, writer, target, channels, path)
+        images, late_bad = _decode_all(plan.refs, writer, target, channels, request.path)
         if late_bad:
             keep = _drop(plan, late_bad)
             check(plan)
             images = writer.shrink(images, keep)
             labels = None if labels is None else labels[keep]
         meta = {
-            "name": name,
+            "name": request.name,
             "class_names": class_names,
             "skipped": plan.bad + _small_reasons(plan, target),
-            "description": _describe(path, plan, target, channels, class_names,
-                                     auto=resolution is None),
+            "description": _describe(request.path, plan, target, channels, class_names,
+                                     auto=request.auto),
         }  # fmt: skip
         writer.commit(images, labels, meta)
     except BaseException:
@@ -227,23 +268,26 @@ def _prepare(
     return PreparedDataset(entry)
 
 
-def _pass_one(
-    path: Path, refs: list[ImageRef], resolution: int | None, skip_bad_images: bool
-) -> tuple[_Plan, _UsableCheck]:
-    """The usable images and the resolution; raises one error naming every unusable image."""
-    plan = _scan(refs, path)
-    target = resolution or _auto_resolution(plan.sizes)
+def channels_of(modes: list[str]) -> int:
+    """1 when every image is stored greyscale (any bit depth, alpha or not), else 3."""
+    return 1 if modes and all(m in GREY_MODES for m in modes) else 3
+
+
+def _settle(plan: Plan, request: Preparation) -> _UsableCheck:
+    """Set aside the images below the resolution; raises one error naming every unusable image."""
     fits_all = _power_of_two_below(min(min(s) for s in plan.sizes))
-    _set_aside_small(plan, target)
-    if (plan.bad or plan.small) and not skip_bad_images:
+    _set_aside_small(plan, request.resolution)
+    if (plan.bad or plan.small) and not request.skip_bad_images:
         # About to fail: find the files cut short now too, so one error names every bad file.
         _drop(plan, _cut_short(plan.refs))
-    check = _UsableCheck(path, target, fits_all, resolution is None, skip_bad_images)
+    check = _UsableCheck(
+        request.path, request.resolution, fits_all, request.auto, request.skip_bad_images
+    )
     check(plan)
-    return plan, check
+    return check
 
 
-def _drop(plan: _Plan, failed: list[tuple[int, str]]) -> np.ndarray:
+def _drop(plan: Plan, failed: list[tuple[int, str]]) -> np.ndarray:
     """Move images that failed to decode from `plan.refs` to `plan.bad`; returns the kept mask."""
     keep = np.ones(len(plan.refs), dtype=bool)
     keep[[i for i, _ in failed]] = False
@@ -289,9 +333,9 @@ def _cut_short(refs: list[ImageRef]) -> list[tuple[int, str]]:
         return [(i, why) for i, why in enumerate(results) if why is not None]
 
 
-def _scan(refs: list[ImageRef], path: Path) -> _Plan:
+def scan_images(refs: list[ImageRef], path: Path) -> Plan:
     """Pass one: read every header; the unreadable files are collected, not raised one by one."""
-    plan = _Plan(total=len(refs))
+    plan = Plan(total=len(refs), listed=[r.name for r in refs])
     with closing(parallel_map(_header, refs, len(refs), "reading image sizes")) as results:
         for ref, result in zip(refs, results, strict=True):
             if isinstance(result, str):
@@ -329,7 +373,7 @@ def _decode_all(
     return images, failed
 
 
-def _auto_resolution(sizes: list[tuple[int, int]]) -> int:
+def auto_resolution(sizes: list[tuple[int, int]]) -> int:
     """The largest power of two that at least half the images fit (their lower median).
 
     Not the smallest image's: one thumbnail in a folder of photos would silently set the training
@@ -344,7 +388,7 @@ def _power_of_two_below(side: int) -> int:
     return 1 << (side.bit_length() - 1)
 
 
-def _set_aside_small(plan: _Plan, resolution: int) -> None:
+def _set_aside_small(plan: Plan, resolution: int) -> None:
     """Move images whose shorter side is below `resolution` (never upscaled) to `plan.small`."""
     keep = [min(s) >= resolution for s in plan.sizes]
     pairs = zip(plan.refs, plan.sizes, keep, strict=True)
@@ -364,14 +408,14 @@ class _UsableCheck:
     auto: bool
     skip: bool
 
-    def __call__(self, plan: _Plan) -> None:
+    def __call__(self, plan: Plan) -> None:
         if not (plan.bad or plan.small) or (self.skip and plan.refs):
             return
         if not plan.refs and not plan.small:
             raise _all_bad_error(self.path, plan.bad)
         raise DataError(self.message(plan))
 
-    def message(self, plan: _Plan) -> str:
+    def message(self, plan: Plan) -> str:
         """'cannot use N of the M images in PATH. K unreadable: ... J smaller ...: ... Fixes.'"""
         count = len(plan.bad) + len(plan.small)
         head = (
@@ -396,7 +440,7 @@ class _UsableCheck:
             )
         return f"smaller than resolution {res} (gankit never upscales)"
 
-    def _fixes(self, plan: _Plan) -> str:
+    def _fixes(self, plan: Plan) -> str:
         fixes = ["Fix or delete them" if plan.bad else "Remove them"]
         if plan.small:
             fixes.append(
@@ -423,7 +467,7 @@ def _labels(all_names: list[str], refs: list[ImageRef]) -> tuple[list[str], np.n
 
 def _describe(
     path: Path,
-    plan: _Plan,
+    plan: Plan,
     resolution: int,
     channels: int,
     class_names: list[str],
@@ -444,7 +488,7 @@ def _describe(
     return text + _skipped_summary(plan, resolution)
 
 
-def _skipped_summary(plan: _Plan, resolution: int) -> str:
+def _skipped_summary(plan: Plan, resolution: int) -> str:
     """'; 3 files skipped (1 unreadable, 2 smaller than RxR)', or '' when none was."""
     count = len(plan.bad) + len(plan.small)
     if not count:
@@ -455,7 +499,7 @@ def _skipped_summary(plan: _Plan, resolution: int) -> str:
     return f"; {count} file{'s' if count > 1 else ''} skipped ({', '.join(kinds)})"
 
 
-def _small_reasons(plan: _Plan, resolution: int) -> list[str]:
+def _small_reasons(plan: Plan, resolution: int) -> list[str]:
     """'name (WxH, smaller than RxR)' for each image left out as too small."""
     res = f"{resolution}x{resolution}"
     return [f"{n} ({w}x{h}, smaller than {res})" for n, (w, h) in plan.small]
