@@ -1,14 +1,18 @@
 """One registry mechanism: name -> builder, filled by a decorator next to the definition.
 
 Registries are used only at the edge where a config becomes objects; library code imports
-directly so that go-to-definition always works.
+directly so that go-to-definition always works. A registration also says what the tests that
+are generated from the registries need to know (as timm's do): the kinds of data a model or
+recipe is for, the resolutions a model builds at, the arch of its smallest instance, and the
+range of its images, e.g. `@MODELS.register("dcgan", resolutions=(28, 32, 64), ...)`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from gankit.errors import ConfigError
@@ -16,13 +20,32 @@ from gankit.errors import ConfigError
 T = TypeVar("T", bound=Callable[..., Any])
 
 
+#: The kinds of data gankit knows (`Dataset.kind`): images (labelled or not), 2-D points, and
+#: unpaired A/B images.
+DATA_KINDS = ("images", "points", "unpaired")
+
+
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """A registered builder and its one-line description."""
+    """A registered builder, its one-line description, and what its generated tests need.
+
+    The defaults fit an unconditional image model or recipe, so a registration that names
+    none of them keeps working (its generated tests use images at 32x32 and default widths).
+    """
 
     name: str
     fn: T
     description: str
+    #: The data it is for: the kinds a model's nets make and judge, or a recipe trains on.
+    kinds: tuple[str, ...] = ("images",)
+    #: A model's image resolutions (all, or a few representative ones for one that takes any).
+    resolutions: tuple[int, ...] = ()
+    #: A model's arch arguments for its smallest instance (tiny widths: fast tests).
+    small_arch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Whether a model takes class labels (`c_dim` > 0).
+    labels: bool = False
+    #: The range of a model's images (its G ends in tanh: [-1, 1]); None where unbounded.
+    output_range: tuple[float, float] | None = (-1.0, 1.0)
 
 
 class Registry(Generic[T]):
@@ -32,17 +55,42 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, description: str = "") -> Callable[[T], T]:
-        """Decorator that registers `fn` under `name` (first docstring line as description)."""
+    def register(
+        self,
+        name: str,
+        description: str = "",
+        *,
+        kinds: tuple[str, ...] = ("images",),
+        resolutions: tuple[int, ...] = (),
+        small_arch: Mapping[str, Any] | None = None,
+        labels: bool = False,
+        output_range: tuple[float, float] | None = (-1.0, 1.0),
+    ) -> Callable[[T], T]:
+        """Decorator that registers `fn` under `name` (first docstring line as description),
+        with the facts its generated tests use (see `Entry`)."""
         if name != name.lower() or " " in name or "_" in name:
             raise ValueError(f"{self.kind} name {name!r} must be lowercase and hyphenated")
+        unknown = [k for k in kinds if k not in DATA_KINDS]
+        if unknown or not kinds:
+            raise ValueError(
+                f"{self.kind} {name!r}: kinds must be some of {DATA_KINDS}; got {kinds}"
+            )
 
         def decorate(fn: T) -> T:
             if name in self._entries and self._entries[name].fn is not fn:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             doc_lines = (fn.__doc__ or "").strip().splitlines()
             text = description or (doc_lines[0] if doc_lines else "")
-            self._entries[name] = Entry(name, fn, text)
+            self._entries[name] = Entry(
+                name,
+                fn,
+                text,
+                kinds=tuple(kinds),
+                resolutions=tuple(resolutions),
+                small_arch=MappingProxyType(dict(small_arch or {})),
+                labels=labels,
+                output_range=output_range,
+            )
             return fn
 
         return decorate

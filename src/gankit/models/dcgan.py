@@ -162,7 +162,9 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-@MODELS.register("dcgan")
+@MODELS.register(
+    "dcgan", resolutions=tuple(LAYOUTS), small_arch={"z_dim": 4, "ngf": 1, "ndf": 1}, labels=True
+)
 def build(
     img_resolution: int,
     img_channels: int,

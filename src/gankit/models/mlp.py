@@ -194,7 +194,13 @@ def _check_arch(hidden: tuple[int, ...], pieces: int, dropout: tuple[float, floa
         raise ConfigError(f"dropout rates (input, hidden) must lie in [0, 1); got {dropout}")
 
 
-@MODELS.register("mlp")
+@MODELS.register(
+    "mlp",
+    kinds=("images", "points"),
+    resolutions=(8, 28),  # any square size: two representative ones
+    small_arch={"z_dim": 4, "g_hidden": (4,), "d_hidden": (4,), "maxout_pieces": 2},
+    labels=True,
+)
 def build(
     img_resolution: int,
     img_channels: int,

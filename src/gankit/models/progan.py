@@ -211,7 +211,12 @@ class Discriminator(nn.Module):
         return self.resolutions.index(resolution)
 
 
-@MODELS.register("progan")
+@MODELS.register(
+    "progan",
+    resolutions=(4, 8, 16, 32, 64, 128, 256, 512, 1024),
+    small_arch={"z_dim": 4, "channel_base": 16, "channel_max": 4},
+    output_range=None,  # linear toRGB: images are not clamped to [-1, 1]
+)
 def build(
     img_resolution: int,
     img_channels: int,

@@ -182,7 +182,12 @@ class Discriminator(nn.Module):
         return self.out(h).squeeze(1)
 
 
-@MODELS.register("resnet")
+@MODELS.register(
+    "resnet",
+    resolutions=RESOLUTIONS,
+    small_arch={"z_dim": 4, "g_channels": 1, "d_channels": 1},
+    labels=True,
+)
 def build(
     img_resolution: int,
     img_channels: int,

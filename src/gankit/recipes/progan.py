@@ -47,7 +47,7 @@ def _phase_table(
     return tuple(table)
 
 
-@RECIPES.register("progan")
+@RECIPES.register("progan", kinds=("images",))
 class ProGANRecipe(Recipe):
     """Progressive growing with WGAN-GP + drift (Karras et al. 2018)."""
 
