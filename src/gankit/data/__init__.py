@@ -1,17 +1,29 @@
-"""Training data: built-in datasets, folders and zips of images, and the index sampler."""
+"""Training data: built-in datasets, folders and zips of images, unpaired A/B image sets, and the
+index samplers.
+
+Every dataset says what it yields in its `kind`: "images" (`{"img", "label"}`, the label only when
+`num_classes` > 0), "points" (`{"points"}`, the 2-D mixtures) or "unpaired" (`{"img_a", "img_b"}`).
+"""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from gankit.config import check_arguments, keyword_parameters
 from gankit.data.base import ArrayDataset, ImageDataset
 from gankit.data.builtin import check_request
 from gankit.data.folder import open_image_folder
-from gankit.data.sampler import InfiniteBatchSampler
+from gankit.data.sampler import InfiniteBatchSampler, UnpairedBatchSampler, batch_sampler_for
 from gankit.data.stacked import StackedMNIST
+from gankit.data.unpaired import UnpairedDataset, is_unpaired, open_unpaired
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
+
+#: The parameters every way of opening data has; `data.args` sets only a builder's own others.
+COMMON_PARAMETERS = ("root", "path", "name", "resolution", "channels", "split", "skip_bad_images")
 
 
 def open_dataset(
@@ -22,22 +34,40 @@ def open_dataset(
     channels: int | None = None,
     skip_bad_images: bool = False,
     split: str = "train",
+    args: dict[str, Any] | None = None,
 ) -> ImageDataset:
-    """A registered built-in by name, else the folder or .zip of images at path `name`.
+    """A registered built-in by name, else the unpaired A/B images or the folder or .zip of images
+    at path `name`.
 
     Built-ins read from `root` (see `gankit.paths.data_root`) and honour `split`; a folder is
-    prepared once (decoded, center-cropped, Lanczos-resized) and cached. The result's
-    `description` says what was done to the source images.
+    prepared once (decoded, center-cropped, Lanczos-resized) and cached. A folder or zip holding
+    trainA/ and trainB/ (testA/ and testB/ for `split="test"`) is unpaired A/B data. `args` are the
+    builder's own arguments (`data.args`, see `check_data_args`). The result's `description` says
+    what was done to the source images.
     """
+    extra = check_data_args(name, args)
     if name in DATASETS:
-        return DATASETS.get(name)(root=root, resolution=resolution, channels=channels, split=split)
+        builder = DATASETS.get(name)
+        return builder(root=root, resolution=resolution, channels=channels, split=split, **extra)
     path = Path(name).expanduser()
     if not path.exists():
         raise DataError(_not_found_message(name))
+    if is_unpaired(path):
+        check_request(name, resolution, channels, split)
+        return open_unpaired(
+            path,
+            name=name,
+            resolution=resolution,
+            channels=channels,
+            skip_bad_images=skip_bad_images,
+            split=split,
+            **extra,
+        )
     if split != "train":
         raise ConfigError(
-            f"split={split!r} applies to built-in datasets only; for your own images, pass the "
-            "folder that holds the split you want."
+            f"split={split!r} applies to built-in datasets only (and to unpaired A/B data, whose "
+            "testA/ and testB/ it reads); for your own images, pass the folder that holds the "
+            "split you want."
         )
     check_request(name, resolution, channels, split)
     return open_image_folder(
@@ -47,6 +77,39 @@ def open_dataset(
         channels=channels or 3,
         skip_bad_images=skip_bad_images,
     )
+
+
+def check_data_args(name: str, args: dict[str, Any] | None) -> dict[str, Any]:
+    """`args` (`data.args`) checked against the builder that opens `name`: unknown keys (with a
+    did-you-mean and the accepted ones) and wrong types are a ConfigError. Reads no image, so
+    config validation can call it before anything is loaded."""
+    if not args:
+        return {}
+    if not isinstance(args, dict):
+        raise ConfigError(
+            f"data.args must be a mapping of argument names to values; got {args!r}. Set one "
+            "with --set data.args.KEY=VALUE."
+        )
+    builder, what = _builder_for(name)
+    if not keyword_parameters(builder, COMMON_PARAMETERS):
+        key = next(iter(args))
+        raise ConfigError(
+            f"unknown config key data.args.{key!r}: {what} takes no data arguments; remove "
+            "data.args from the config."
+        )
+    return check_arguments(builder, args, COMMON_PARAMETERS, "data.args")
+
+
+def _builder_for(name: str) -> tuple[Callable[..., Any], str]:
+    """The function that opens `name`, and how messages call that kind of data."""
+    if name in DATASETS:
+        return DATASETS.get(name), f"the built-in dataset {name}"
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise DataError(_not_found_message(name))
+    if is_unpaired(path):
+        return open_unpaired, f"the unpaired A/B images at {path}"
+    return open_image_folder, f"the folder of images {path}"
 
 
 def _not_found_message(name: str) -> str:
@@ -60,4 +123,14 @@ def _not_found_message(name: str) -> str:
     )
 
 
-__all__ = ["ArrayDataset", "ImageDataset", "InfiniteBatchSampler", "StackedMNIST", "open_dataset"]
+__all__ = [
+    "ArrayDataset",
+    "ImageDataset",
+    "InfiniteBatchSampler",
+    "StackedMNIST",
+    "UnpairedBatchSampler",
+    "UnpairedDataset",
+    "batch_sampler_for",
+    "check_data_args",
+    "open_dataset",
+]

@@ -43,6 +43,9 @@ class BatchView(Dataset):
 class ImageDataset(Dataset):
     """Base class: subclasses set the attributes below and implement `__len__`/`__getitem__`."""
 
+    #: What the items are: "images" (labelled when `num_classes` > 0), as against the "points"
+    #: of 2-D mixtures and the "unpaired" A/B images of translation data.
+    kind: str = "images"
     name: str = ""
     resolution: int = 0
     channels: int = 0
@@ -110,8 +113,11 @@ def preview_reals(
     class) does not show only its first class. With `by_class` and a labelled dataset the layout is
     the loop's fake grid: row k holds `max(1, count // num_classes)` images of class k (black tiles
     where a class has fewer); otherwise the columns are None (the grid's square default). None for
-    datasets without images (2-D points).
+    datasets without images (2-D points). For unpaired A/B data the reals are domain A's images
+    (where translation previews start their rows), in the square grid.
     """
+    if getattr(dataset, "kind", "images") == "unpaired":
+        dataset = dataset.a  # type: ignore[attr-defined]
     if len(dataset) == 0 or "img" not in dataset[0]:  # type: ignore[arg-type]
         return None
     gen = torch.Generator().manual_seed(seed)

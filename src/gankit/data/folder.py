@@ -135,7 +135,7 @@ def open_image_folder(
             plan = scan_images(refs, path)
             target = resolution or auto_resolution(plan.sizes)
             request = Preparation(path, name, target, channels, skip_bad_images, resolution is None)
-            dataset = prepare_scanned(plan, request, entry)
+            dataset = prepare_settled(plan, request, settle(plan, request), entry)
         finally:
             close_zips()
     warn_skipped(path, dataset)
@@ -238,10 +238,10 @@ class Preparation:
     labelled: bool = True
 
 
-def prepare_scanned(plan: Plan, request: Preparation, entry: Path) -> PreparedDataset:
-    """Pass two: set aside what cannot be used (or raise one error naming it), decode the rest
-    into the cache entry `entry`."""
-    check = _settle(plan, request)
+def prepare_settled(
+    plan: Plan, request: Preparation, check: UsableCheck, entry: Path
+) -> PreparedDataset:
+    """Pass two: decode the usable images of a settled `plan` into the cache entry `entry`."""
     target = request.resolution
     channels = request.channels or channels_of(plan.modes)
     # Classes come from every listed file, so skipping a bad image never renumbers the labels.
@@ -258,9 +258,10 @@ def prepare_scanned(plan: Plan, request: Preparation, entry: Path) -> PreparedDa
             "name": request.name,
             "class_names": class_names,
             "skipped": plan.bad + _small_reasons(plan, target),
-            "description": _describe(request.path, plan, target, channels, class_names,
-                                     auto=request.auto),
-        }  # fmt: skip
+            "description": _describe(
+                request.path, plan, target, channels, class_names, auto=request.auto
+            ),
+        }
         writer.commit(images, labels, meta)
     except BaseException:
         writer.abort()
@@ -273,14 +274,14 @@ def channels_of(modes: list[str]) -> int:
     return 1 if modes and all(m in GREY_MODES for m in modes) else 3
 
 
-def _settle(plan: Plan, request: Preparation) -> _UsableCheck:
+def settle(plan: Plan, request: Preparation) -> UsableCheck:
     """Set aside the images below the resolution; raises one error naming every unusable image."""
     fits_all = _power_of_two_below(min(min(s) for s in plan.sizes))
     _set_aside_small(plan, request.resolution)
     if (plan.bad or plan.small) and not request.skip_bad_images:
         # About to fail: find the files cut short now too, so one error names every bad file.
         _drop(plan, _cut_short(plan.refs))
-    check = _UsableCheck(
+    check = UsableCheck(
         request.path, request.resolution, fits_all, request.auto, request.skip_bad_images
     )
     check(plan)
@@ -399,7 +400,7 @@ def _set_aside_small(plan: Plan, resolution: int) -> None:
 
 
 @dataclass(frozen=True)
-class _UsableCheck:
+class UsableCheck:
     """Raises one error naming every unusable image, unless skipping them leaves some."""
 
     path: Path

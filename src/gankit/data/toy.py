@@ -80,6 +80,7 @@ MIXTURES = {"ring8": RING8, "grid25": GRID25}
 class MixtureDataset(GathersBatches, Dataset):
     """A fixed seeded sample of a `Mixture2D`: items `{"points": float32 [2]}`."""
 
+    kind: str = "points"
     resolution: int = 0
     channels: int = 0
     num_classes: int = 0
