@@ -19,6 +19,7 @@ from gankit.data import (
     UnpairedBatchSampler,
     batch_sampler_for,
     check_data_args,
+    data_args_used,
     open_dataset,
 )
 from gankit.data.base import BatchView, collate, preview_reals
@@ -114,6 +115,17 @@ def test_data_args_force_a_domains_channels(tmp_path: Path) -> None:
     assert (both.channels, both.channels_b) == (3, 3)
 
 
+def test_the_args_a_resume_reopens_with_keep_each_domains_channels(tmp_path: Path) -> None:
+    horse2zebra(tmp_path / "h2z")
+    first = open_dataset(str(tmp_path / "h2z"))
+    pinned = data_args_used(first, {})
+    assert pinned == {"channels_a": 1, "channels_b": 3}
+    # A resolved config holds data.channels = A's; the pinned args keep B in colour.
+    again = open_dataset(str(tmp_path / "h2z"), channels=first.channels, args=pinned)
+    assert (again.channels, again.channels_b) == (1, 3)
+    assert data_args_used(open_dataset("digits"), {}) == {}
+
+
 def test_the_auto_resolution_is_the_smaller_domains(tmp_path: Path) -> None:
     domain(tmp_path / "d" / "trainA", 2, channels=3, side=16)
     domain(tmp_path / "d" / "trainB", 2, channels=3, side=8)
@@ -179,6 +191,8 @@ def test_unknown_or_wrong_data_args_are_one_config_error(tmp_path: Path) -> None
         open_dataset(name, args={"flip": True})
     with pytest.raises(ConfigError, match=r"data\.args\.channels_a"):
         check_data_args(name, {"channels_a": 2})
+    with pytest.raises(ConfigError, match=r"data\.args\.channels_b must be 1 .* got True"):
+        open_dataset(name, args={"channels_b": True})
 
 
 def test_datasets_without_arguments_refuse_any(tmp_path: Path) -> None:

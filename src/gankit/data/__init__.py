@@ -100,6 +100,15 @@ def check_data_args(name: str, args: dict[str, Any] | None) -> dict[str, Any]:
     return check_arguments(builder, args, COMMON_PARAMETERS, "data.args")
 
 
+def data_args_used(dataset: Any, args: dict[str, Any] | None) -> dict[str, Any]:
+    """`args` with the facts a resume must not re-derive pinned: for unpaired data each domain's
+    channel count, so a run resolved with `data.channels` (A's) never forces B to it."""
+    used = dict(args or {})
+    if getattr(dataset, "kind", "images") == "unpaired":
+        used.update(channels_a=dataset.channels, channels_b=dataset.channels_b)
+    return used
+
+
 def _builder_for(name: str) -> tuple[Callable[..., Any], str]:
     """The function that opens `name`, and how messages call that kind of data."""
     if name in DATASETS:
@@ -132,5 +141,6 @@ __all__ = [
     "UnpairedDataset",
     "batch_sampler_for",
     "check_data_args",
+    "data_args_used",
     "open_dataset",
 ]

@@ -64,7 +64,9 @@ class UnpairedDataset(ImageDataset):
         self, a: ArrayDataset, b: ArrayDataset, *, name: str, split: str = "train"
     ) -> None:
         if a.resolution != b.resolution:
-            raise ValueError(f"domains at {a.resolution} and {b.resolution} px: one is needed")
+            raise ValueError(
+                f"A and B must share one resolution; got {a.resolution} and {b.resolution}"
+            )
         self.a, self.b, self.name, self.split = a, b, name, split
         self.resolution, self.channels, self.channels_b = a.resolution, a.channels, b.channels
         self.class_names: list[str] = []
@@ -135,6 +137,9 @@ def open_unpaired(
     """The A and B images of `split` under the folder or .zip `path`, prepared and cached."""
     if split not in SPLITS:
         raise ConfigError(f"an unpaired dataset has the splits train, test; got split={split!r}")
+    for key, value in (("channels_a", channels_a), ("channels_b", channels_b)):
+        if value is not None and (type(value) is not int or value not in (1, 3)):
+            raise ConfigError(f"data.args.{key} must be 1 (greyscale) or 3 (RGB); got {value!r}")
     domains = [_list_domain(path, f"{split}{side}") for side in "AB"]
     forced = (channels_a or channels, channels_b or channels)
     entries = _entries(path, domains, resolution, forced, skip_bad_images)
