@@ -15,9 +15,9 @@ from torch import nn
 from gankit.data.base import ArrayDataset
 from gankit.data.toy import ring8
 from gankit.errors import ConfigError
+from gankit.recipes import gan
 from gankit.recipes.base import fused_adam
-from gankit.recipes.gan import PRESETS as PAPER_PRESETS
-from gankit.recipes.gan import GANRecipe
+from gankit.recipes.gan import GAN, MIN_SGD_LR, GANArgs, GANRecipe, Preset
 from gankit.registry import MODELS, RECIPES
 from gankit.train.distributed import DistInfo
 from gankit.train.logging import RunLogger
@@ -89,7 +89,7 @@ def test_a_few_steps_change_G_and_D_with_finite_losses(
 ) -> None:
     trainer = _trainer(preset, tmp_path, amp=amp)
     before = {name: _snapshot(net) for name, net in trainer.nets.items()}
-    _run(trainer, trainer.recipe.p.n_critic + 1)  # at least one G step
+    _run(trainer, trainer.recipe.args.n_critic + 1)  # at least one G step
     for name, net in trainer.nets.items():
         after = _snapshot(net)
         changed = [k for k in after if not torch.equal(before[name][k], after[k])]
@@ -106,7 +106,7 @@ def test_point_presets_train_the_mlp_on_2d_mixtures(preset: str, tmp_path: Path)
     assert trainer.recipe.batch_size == 8  # the test's; the preset's default is PacGAN's 100
     assert RECIPES.get(preset).batch_size_for(points=True) == 100
     before = _snapshot(trainer.nets["G"])
-    _run(trainer, trainer.recipe.p.n_critic + 1)
+    _run(trainer, trainer.recipe.args.n_critic + 1)
     after = _snapshot(trainer.nets["G"])
     assert any(not torch.equal(before[k], after[k]) for k in after)
     assert trainer.sample_grid(trainer.stage).shape == (2500, 2)
@@ -119,37 +119,42 @@ def test_packed_discriminators_train(preset: str, points: bool, tmp_path: Path) 
     trainer = _trainer(preset, tmp_path, points=points, pack=2)
     assert trainer.nets["D"].pack == 2
     before = {name: _snapshot(net) for name, net in trainer.nets.items()}
-    _run(trainer, trainer.recipe.p.n_critic + 1)
+    _run(trainer, trainer.recipe.args.n_critic + 1)
     for name, net in trainer.nets.items():
         after = _snapshot(net)
         assert any(not torch.equal(before[name][k], after[k]) for k in after), name
     assert all(torch.isfinite(v).all() for vs in trainer.tick_logs.values() for v in vs)
 
 
+def _on_images(name: str) -> Preset:
+    return RECIPES.get(name).defaults_for("images")
+
+
 def test_presets_hold_their_papers_values() -> None:
-    gan, cgan = RECIPES.get("gan").preset, RECIPES.get("cgan").preset
+    gan_, cgan = _on_images("gan"), _on_images("cgan")
     # Adam by default (the papers' SGD diverged here); the SGD schedule keeps the papers' values.
-    assert (gan.optimizer, gan.lr, gan.batch_size, gan.n_critic) == ("adam", 2e-4, 100, 1)
-    assert gan.momentum == (0.5, 0.7) and gan.lr_decay == 1.000004
-    assert cgan.lr_decay == 1.00004 and cgan.conditional
-    dcgan = RECIPES.get("dcgan").preset
-    assert (dcgan.optimizer, dcgan.lr, dcgan.betas, dcgan.batch_size) == (
+    assert (gan_.args.optimizer, gan_.args.lr, gan_.batch_size, gan_.args.n_critic) == (
+        "adam",
+        2e-4,
+        100,
+        1,
+    )
+    assert gan_.args.momentum == (0.5, 0.7) and gan_.args.lr_decay == 1.000004
+    assert cgan.args.lr_decay == 1.00004 and RECIPES.get("cgan").conditional
+    dcgan = _on_images("dcgan")
+    assert (dcgan.args.optimizer, dcgan.args.lr, dcgan.args.betas, dcgan.batch_size) == (
         "adam",
         2e-4,
         (0.5, 0.999),
         128,
     )
-    wgan = RECIPES.get("wgan").preset
-    assert (wgan.loss, wgan.optimizer, wgan.lr, wgan.clip, wgan.n_critic, wgan.batch_size) == (
-        "wasserstein",
-        "rmsprop",
-        5e-5,
-        0.01,
-        5,
+    wgan = _on_images("wgan")
+    assert (wgan.args, wgan.batch_size) == (
+        GANArgs("wasserstein", "rmsprop", 5e-5, n_critic=5, clip=0.01),
         64,
     )
-    gp = RECIPES.get("wgan-gp").preset
-    assert (gp.lr, gp.betas, gp.n_critic, gp.gp_weight, gp.arch) == (
+    gp = _on_images("wgan-gp")
+    assert (gp.args.lr, gp.args.betas, gp.args.n_critic, gp.args.gp_weight, gp.arch) == (
         1e-4,
         (0.0, 0.9),
         5,
@@ -157,18 +162,18 @@ def test_presets_hold_their_papers_values() -> None:
         {"d_norm": "layer"},
     )
     # 2-D points: WGAN-GP's own toy setting (gan_toy.py: lambda 0.1, betas (0.5, 0.9))
-    gp_points = RECIPES.get("wgan-gp").preset_for(points=True)
+    gp_points = RECIPES.get("wgan-gp").defaults_for("points").args
     assert (gp_points.gp_weight, gp_points.betas, gp_points.lr) == (0.1, (0.5, 0.9), 1e-4)
-    sn = RECIPES.get("sngan").preset
-    assert (sn.loss, sn.lr, sn.betas, sn.n_critic, sn.model) == (
+    sn = _on_images("sngan")
+    assert (sn.args.loss, sn.args.lr, sn.args.betas, sn.args.n_critic, sn.model) == (
         "hinge",
         2e-4,
         (0.0, 0.9),
         5,
         "resnet",
     )
-    ls = RECIPES.get("lsgan").preset
-    assert (ls.loss, ls.lr, ls.betas) == ("least-squares", 2e-4, (0.5, 0.999))
+    ls = _on_images("lsgan")
+    assert (ls.args.loss, ls.args.lr, ls.args.betas) == ("least-squares", 2e-4, (0.5, 0.999))
 
 
 @pytest.mark.parametrize("n_critic", [1, 3, 5])
@@ -227,6 +232,83 @@ def test_sgd_presets_follow_the_papers_lr_decay_and_momentum_ramp(tmp_path: Path
     assert trainer.recipe.state_dict() == {"steps": {"G": 4, "D": 4}}
 
 
+def _tiny_point_recipe(name: str = "gan", **args: object) -> GANRecipe:
+    torch.manual_seed(0)
+    nets = MODELS.get("mlp")(0, 0, 0, g_hidden=(4,), d_hidden=(4,))
+    return RECIPES.get(name)(nets, 8, **args)
+
+
+@pytest.mark.parametrize(
+    ("steps", "nimg"),
+    [
+        ({"G": 0, "D": 0}, 0),
+        ({"G": 4, "D": 12}, 6_250_000),  # half-way through the momentum ramp, n_critic 3
+        ({"G": 40_000, "D": 120_000}, 12_500_000),  # the ramp's end
+        ({"G": 2_000_000, "D": 6_000_000}, 30_000_000),  # lr decayed below its floor
+    ],
+)
+def test_sgd_settings_follow_the_papers_formulas_after_a_resume(
+    steps: dict[str, int], nimg: int
+) -> None:
+    recipe = _tiny_point_recipe(optimizer="sgd", lr=0.1, lr_rampdown=0.0, n_critic=3)
+    recipe.load_state_dict({"steps": steps})  # as a resumed run's checkpoint restores them
+    momentum = 0.5 + 0.2 * min(1.0, nimg / (250 * 50_000))
+    expected = {
+        key: {"lr": max(0.1 / 1.000004 ** steps[key], MIN_SGD_LR), "momentum": momentum}
+        for key in ("G", "D")
+    }
+    settings = recipe.optimizer_settings(nimg, 40_000_000)
+    assert set(settings) == {"G", "D"}
+    for key in ("G", "D"):
+        assert settings[key] == pytest.approx(expected[key])
+    assert recipe.optimizer_settings(nimg, 40_000_000) == settings  # asking changes nothing
+
+
+@pytest.mark.parametrize(
+    ("done", "factor"), [(0, 1.0), (500, 1.0), (700, 0.6), (950, 0.1), (1000, 0.0), (1200, 0.0)]
+)
+def test_the_lr_rampdown_setting_falls_linearly_over_the_end_of_the_run(
+    done: int, factor: float
+) -> None:
+    recipe = _tiny_point_recipe("lsgan")  # 2-D points: ramped down over the last half
+    assert recipe.optimizer_settings(done, 1000) == {
+        "G": {"lr": pytest.approx(2e-4 * factor)},
+        "D": {"lr": pytest.approx(2e-4 * factor)},
+    }
+    assert recipe.optimizer_settings(done, 0) == {}  # an unknown length: constant
+
+
+def test_constant_rates_leave_the_optimizers_settings_alone() -> None:
+    recipe = _tiny_point_recipe("wgan", lr_rampdown=0.0)
+    assert recipe.optimizer_settings(500, 1000) == {}
+
+
+def test_a_resumed_sgd_run_gets_the_uninterrupted_runs_settings(tmp_path: Path) -> None:
+    args = {"optimizer": "sgd", "lr": 0.1, "lr_decay": 1.05, "n_critic": 3, "lr_rampdown": 0.0}
+
+    def settings_at_each_step(trainer: Trainer, iterations: int) -> list[tuple]:
+        seen = []
+        for key, opt in trainer.optimizers.items():
+            opt.register_step_pre_hook(
+                lambda o, *_, key=key: seen.append(
+                    (key, trainer.cur_nimg, o.param_groups[0]["lr"], o.param_groups[0]["momentum"])
+                )
+            )
+        _run(trainer, iterations)
+        return seen
+
+    straight = settings_at_each_step(_trainer("gan", tmp_path, points=True, **args), 7)
+    first = _trainer("gan", tmp_path, points=True, **args)
+    _run(first, 4)
+    resumed = _trainer("gan", tmp_path, points=True, **args)
+    resumed.load_state_dict(first.state_dict())
+    assert settings_at_each_step(resumed, 3) == straight[-4:]  # D at iterations 4-6, G at 6
+    d_lrs = [lr for key, _, lr, _ in straight if key == "D"]
+    g_lrs = [lr for key, _, lr, _ in straight if key == "G"]
+    assert d_lrs == pytest.approx([0.1 / 1.05**i for i in range(7)])  # one step per iteration
+    assert g_lrs == pytest.approx([0.1 / 1.05**i for i in range(3)])  # iterations 0, 3, 6
+
+
 @pytest.mark.parametrize(("done", "factor"), [(0, 1.0), (700, 0.6), (950, 0.1), (1000, 0.0)])
 def test_lr_rampdown_falls_linearly_to_zero_over_the_end_of_the_run(
     done: int, factor: float, tmp_path: Path
@@ -241,15 +323,15 @@ def test_lr_rampdown_falls_linearly_to_zero_over_the_end_of_the_run(
 @pytest.mark.parametrize("preset", PRESETS)
 def test_the_lr_ramps_down_over_the_second_half_on_2d_points_only(preset: str) -> None:
     cls = RECIPES.get(preset)
-    assert cls.preset_for(points=False).lr_rampdown == 0.0  # the papers' constant rates
-    assert cls.preset_for(points=True).lr_rampdown == 0.5
+    assert cls.defaults_for("images").args.lr_rampdown == 0.0  # the papers' constant rates
+    assert cls.defaults_for("points").args.lr_rampdown == 0.5
 
 
 def test_lr_rampdown_is_checked() -> None:
     with pytest.raises(ConfigError, match="lr_rampdown"):
-        GANRecipe._check(replace(PAPER_PRESETS["gan"], lr_rampdown=1.5))
+        GANRecipe._check(replace(GAN.images.args, lr_rampdown=1.5))
     with pytest.raises(ConfigError, match="sgd has lr_decay"):
-        GANRecipe._check(replace(PAPER_PRESETS["gan"], optimizer="sgd", lr_rampdown=0.2))
+        GANRecipe._check(replace(GAN.images.args, optimizer="sgd", lr_rampdown=0.2))
 
 
 def test_the_gradient_penalty_is_zero_for_a_unit_slope_critic_on_points() -> None:
@@ -314,10 +396,18 @@ def test_a_conditional_recipe_on_unlabelled_data_names_the_fix(tmp_path: Path) -
         trainer.step()
 
 
-def test_every_preset_is_a_registered_gan_recipe() -> None:
+def test_every_preset_is_a_class_of_its_own_with_typed_presets_for_each_kind() -> None:
     for name in PRESETS:
         cls = RECIPES.get(name)
         assert issubclass(cls, GANRecipe) and cls.preset_name == name
+        assert getattr(gan, cls.__name__) is cls  # defined in gan.py: go-to-definition finds it
+        for kind in ("images", "points"):
+            preset = cls.defaults_for(kind)
+            assert isinstance(preset, Preset) and isinstance(preset.args, GANArgs)
+        kinds = ("images",) if cls.conditional else ("images", "points")
+        assert RECIPES.entry(name).kinds == kinds
+        with pytest.raises(ConfigError, match=f"recipe {name} trains on images or 2-D points"):
+            cls.defaults_for("unpaired")
 
 
 def test_a_batch_the_packing_cannot_split_is_refused_before_the_run_starts(
@@ -356,7 +446,6 @@ def test_a_runs_config_records_the_preset_values_and_keeps_them_when_a_preset_ch
 
     from gankit.config import config_from_dict, dump_config
     from gankit.models import mlp
-    from gankit.recipes import gan
     from gankit.train.run import build
 
     given = {"recipe": {"name": "gan"}, "data": {"name": "ring8"}, "train": {"out": str(tmp_path)}}
@@ -369,11 +458,12 @@ def test_a_runs_config_records_the_preset_values_and_keeps_them_when_a_preset_ch
     assert arch["z_dim"] == 2 and arch["g_hidden"] == [128] * 8 and arch["d_hidden"] == [128] * 3
     assert arch["g_batchnorm"] is True and arch["maxout_pieces"] == 5 and arch["dropout"] == [0, 0]
 
-    changed = {**gan.POINT_OVERRIDES["gan"], "lr": 5e-4}  # a later version's preset
-    monkeypatch.setitem(gan.POINT_OVERRIDES, "gan", changed)
+    points = gan.GAN.points
+    changed = replace(points, args=replace(points.args, lr=5e-4))  # a later version's preset
+    monkeypatch.setattr(gan.GAN, "points", changed)
     monkeypatch.setitem(mlp.POINT_DEFAULTS, "g_hidden", (64, 64))  # ... and later widths
-    assert build(config_from_dict(given)).recipe.p.lr == 5e-4
+    assert build(config_from_dict(given)).recipe.args.lr == 5e-4
     again = build(config_from_dict(saved))
-    assert again.recipe.p.lr == 1e-4
+    assert again.recipe.args.lr == 1e-4
     widths = [m.out_features for m in again.nets["G"].modules() if isinstance(m, nn.Linear)]
     assert widths == [128] * 8 + [2]
