@@ -185,7 +185,7 @@ class Discriminator(nn.Module):
 @MODELS.register(
     "resnet",
     resolutions=RESOLUTIONS,
-    small_arch={"z_dim": 4, "g_channels": 1, "d_channels": 1},
+    small_arch={"z_dim": 4, "g_channels": 4, "d_channels": 4},  # 1: ReLUs can all die
     labels=True,
 )
 def build(
