@@ -34,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from experiments import markdown_table, positive_int, provenance, train_run
 from gankit.metrics.modes import mixture_coverage
+from gankit.nets import build_nets
 from gankit.nn.batchnorm import batchnorm_layers, recompute_batchnorm_stats
 from gankit.train import checkpoint as ckpt
-from gankit.train.loop import BN_STATS_SAMPLES, POINT_SNAPSHOT_SIZE
-from gankit.train.run import build_nets
+from gankit.train.ema import BN_STATS_SAMPLES
+from gankit.viz.previews import POINT_SNAPSHOT_SIZE
 
 HEADER = ["run", "kimg", "running", "re-drawn min / median / max", "precise"]
 

@@ -168,7 +168,7 @@ def test_the_progress_bar_has_no_stray_comma() -> None:
 
     from tqdm import tqdm
 
-    from gankit.train.loop import BAR_FORMAT
+    from gankit.train.ticks import BAR_FORMAT
 
     out = io.StringIO()
     bar = tqdm(total=10, file=out, bar_format=BAR_FORMAT)

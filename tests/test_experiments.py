@@ -255,7 +255,7 @@ def test_experiment_runs_continue_after_an_interruption_and_are_not_retrained(
 
     def step_then_stop(self: Trainer) -> None:  # what a first Ctrl-C does after an iteration
         step(self)
-        self._stop_requested = True
+        self.stop_requested = True
 
     def train_job(j: dict) -> dict:
         return {"run": str(experiments.train_run("gan", "ring8", out, **j))}
@@ -280,7 +280,10 @@ def test_experiment_runs_continue_after_an_interruption_and_are_not_retrained(
     from gankit.recipes import gan
 
     # the same job with a preset changed in the code: starts over with the new values
-    monkeypatch.setitem(gan.POINT_OVERRIDES["gan"], "lr", 3e-4)
+    from dataclasses import replace
+
+    points = gan.GAN.points
+    monkeypatch.setattr(gan.GAN, "points", replace(points, args=replace(points.args, lr=3e-4)))
     experiments.train_run("gan", "ring8", out, **{**job, "seed": 1})
     assert _nimg_and_resumes(out) == (400, 0)
     assert '"lr": 0.0003' in (out / "job.json").read_text()

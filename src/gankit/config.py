@@ -51,6 +51,8 @@ class DataConfig:
     root: str | None = None
     resolution: int | None = None
     channels: int | None = None
+    #: The dataset builder's own arguments (e.g. `channels_b` of unpaired A/B data).
+    args: dict[str, Any] = field(default_factory=dict)
     skip_bad_images: bool = False
     mirror: bool = False
     workers: int = 0

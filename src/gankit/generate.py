@@ -19,8 +19,8 @@ from torch import nn
 
 from gankit.device import resolve_device
 from gankit.errors import GankitError
+from gankit.nets import build_nets, run_generator
 from gankit.train import checkpoint as ckpt
-from gankit.train.run import build_nets
 from gankit.viz import save_grid, to_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -89,26 +89,6 @@ def class_labels(c_dim: int, num: int, class_index: int | None = None) -> torch.
 
 
 @torch.no_grad()
-def run_generator(
-    G: nn.Module,
-    z: torch.Tensor,
-    c: torch.Tensor | None = None,
-    kwargs: dict[str, Any] | None = None,
-    batch: int = 64,
-) -> torch.Tensor:
-    """G's outputs (on the CPU) for latents `z` `[N, z_dim]` and labels `c` `[N]`, `batch` at a time."""
-    device = next(G.parameters()).device
-    kwargs = kwargs or {}
-    out = []
-    for start in range(0, z.shape[0], batch):
-        zb = z[start : start + batch].to(device)
-        if c is None:
-            out.append(G(zb, **kwargs).cpu())
-        else:
-            out.append(G(zb, c[start : start + batch].to(device), **kwargs).cpu())
-    return torch.cat(out)
-
-
 def generate(
     target: str | Path,
     *,

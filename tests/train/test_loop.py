@@ -351,7 +351,7 @@ def test_g_ema_samples_and_is_saved_with_precise_batchnorm_statistics(tmp_path: 
     not G's running average; training goes on bit for bit as in a run that never sampled."""
     from gankit.config import config_from_dict
     from gankit.train.checkpoint import load_latest
-    from gankit.train.loop import BN_STATS_SAMPLES
+    from gankit.train.ema import BN_STATS_SAMPLES
     from gankit.train.run import build_trainer
 
     def trainer(out: Path) -> Trainer:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gankit.config import default_arguments
+from gankit.nets import draw_latents
 
 Batch = dict[str, torch.Tensor]
 Logs = dict[str, torch.Tensor]
@@ -60,6 +61,10 @@ class StepContext:
     autocast_dtype: torch.dtype | None = None
     total_nimg: int = 0  # the run's budget in images (0: unknown)
 
+    def net(self, name: str) -> nn.Module:
+        """The network `name` being trained (e.g. "G_ab", "D_b")."""
+        return self.nets[name]
+
     @property
     def G(self) -> nn.Module:
         """The generator being trained."""
@@ -78,9 +83,9 @@ class StepContext:
         """Uniform [0, 1) noise from the loop's generator."""
         return torch.rand(shape, device=self.device, generator=self.generator)
 
-    def latents(self, n: int | None = None) -> torch.Tensor:
-        """A batch of z ~ N(0, I) of G's `z_dim`."""
-        return self.randn(n or self.batch_size, self.G.z_dim)
+    def latents(self, n: int | None = None, net: str = "G") -> torch.Tensor:
+        """A batch of z ~ N(0, I) of `net`'s `z_dim`, from the loop's stream."""
+        return draw_latents(self.nets[net], n or self.batch_size, self.generator)
 
     @contextlib.contextmanager
     def full_precision(self) -> Iterator[None]:
@@ -152,9 +157,27 @@ class Recipe:
         """Optimizers by key; `Phase.optimizer` names one of them."""
         return self._optimizers
 
+    def averaged(self) -> dict[str, str]:
+        """Moving averages the loop keeps, `{average name: net name}`: G_ema of G by default
+        (nothing for nets without a "G"). Their half-life is `train.ema_kimg`."""
+        return {"G_ema": "G"} if "G" in self.nets else {}
+
+    def optimizer_settings(self, cur_nimg: int, total_nimg: int) -> dict[str, dict[str, float]]:
+        """Learning-rate (and momentum) schedule: `{optimizer key: {"lr": ..., ...}}`, which the
+        loop writes into every param group of that optimizer before the phases of each iteration.
+        A function of the image count only, so a resumed run gets the same values. `{}`: the
+        settings the optimizers were built with stay."""
+        return {}
+
+    def preview(self, dataset: Any, nets: Any, seed: int, grid_size: int) -> Any:
+        """The pictures the run saves as it trains (a `gankit.viz.previews.Preview`); None: the
+        one for the data's kind (a sample grid, a 2-D scatter, translation rows)."""
+        return None
+
     def schedule(self, cur_nimg: int) -> Stage:
         """The stage at `cur_nimg` images shown; one fixed stage unless the recipe grows."""
-        return Stage(resolution=self.nets["G"].img_resolution, batch_size=self.batch_size)
+        resolutions = [getattr(net, "img_resolution", 0) for net in self.nets.values()]
+        return Stage(resolution=max(resolutions, default=0), batch_size=self.batch_size)
 
     def on_stage_change(self, old: Stage | None, new: Stage) -> None:
         """Called by the loop when the stage key changes (and once at the start, with old=None)."""

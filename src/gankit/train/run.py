@@ -28,11 +28,12 @@ from gankit.config import (
     merge,
     save_config,
 )
-from gankit.data import open_dataset
+from gankit.data import check_data_args, data_args_used, open_dataset
 from gankit.data.base import ImageDataset
 from gankit.device import resolve_device
 from gankit.errors import CheckpointError, ConfigError
 from gankit.metrics.runner import parse_metrics
+from gankit.nets import build_nets, model_spec
 from gankit.nn.packing import check_pack_batch
 from gankit.recipes.base import Recipe
 from gankit.registry import MODELS, RECIPES
@@ -43,7 +44,7 @@ from gankit.train.loop import LoopOptions, Trainer
 from gankit.train.rundir import RunLock, truncate_stats
 
 DEVICE_OPTION = "--device (train.device)"
-MODEL_FIXED_ARGS = ("img_resolution", "img_channels", "c_dim")
+MODEL_FIXED_ARGS = ("img_resolution", "img_channels", "c_dim", "img_channels_b")
 RECIPE_FIXED_ARGS = ("nets", "batch_size")
 
 
@@ -57,6 +58,7 @@ def validate(config: Config) -> None:
         RECIPES.get(config.recipe.name), config.recipe.args, RECIPE_FIXED_ARGS, "recipe.args"
     )
     data, train = config.data, config.train
+    check_data_args(data.name, data.args)
     if data.channels not in (None, 1, 3):
         raise ConfigError(f"data.channels must be 1 or 3 (or unset); got {data.channels}")
     if data.resolution is not None and data.resolution < 1:
@@ -102,24 +104,8 @@ def build_dataset(config: Config) -> ImageDataset:
         resolution=d.resolution,
         channels=d.channels,
         skip_bad_images=d.skip_bad_images,
+        args=d.args,
     )
-
-
-def model_spec(config: Config, dataset: ImageDataset, c_dim: int) -> dict[str, Any]:
-    """What `generate`/`evaluate` need to rebuild the networks from a checkpoint alone."""
-    return {
-        "name": config.model.name,
-        "img_resolution": dataset.resolution,
-        "img_channels": dataset.channels,
-        "c_dim": c_dim,
-        "arch": dict(config.model.arch),
-    }
-
-
-def build_nets(spec: dict[str, Any]) -> nn.ModuleDict:
-    """Networks from a model spec (see `model_spec`)."""
-    builder = MODELS.get(spec["name"])
-    return builder(spec["img_resolution"], spec["img_channels"], spec["c_dim"], **spec["arch"])
 
 
 def is_point_data(dataset: ImageDataset) -> bool:
@@ -231,7 +217,10 @@ def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> C
         metrics_kimg=t.metrics_kimg if t.metrics_kimg is not None else snapshot,
     )
     data = dataclasses.replace(  # 2-D points have neither (0): left unset, as a resume asks
-        config.data, resolution=dataset.resolution or None, channels=dataset.channels or None
+        config.data,
+        resolution=dataset.resolution or None,
+        channels=dataset.channels or None,
+        args=data_args_used(dataset, config.data.args),
     )
     recipe_config = dataclasses.replace(config.recipe, args=recipe.args_used(config.recipe.args))
     return dataclasses.replace(config, train=train, data=data, recipe=recipe_config)
@@ -271,7 +260,9 @@ SAVED_KEYS = {
     "train": ("out", "kimg", "batch_size", "seed"),
 }
 #: Config keys a resume keeps: they fix the shape of what the checkpoints hold, or the data.
-FIXED_ON_RESUME = ("model.", "recipe.name", "data.name", "data.resolution", "data.channels")
+FIXED_ON_RESUME = (
+    "model.", "recipe.name", "data.name", "data.resolution", "data.channels", "data.args.",
+)  # fmt: skip
 RESUMABLE_TEXT = (
     "a resume may change train.* (length, intervals, metrics, device, threads, amp, ...), "
     "recipe.args.* (e.g. the learning rate) and data.root / data.workers"
@@ -445,7 +436,7 @@ def build(config: Config, dist: DistInfo | None = None, *, place_nets: bool = Tr
     config = resolve_model(config, dataset)
     cls = RECIPES.get(config.recipe.name)
     c_dim = _class_count(config, dataset) if cls.conditional else 0
-    spec = model_spec(config, dataset, c_dim)
+    spec = model_spec(config.model.name, config.model.arch, dataset, c_dim)
     nets = build_nets(spec)
     recipe = build_recipe(config, nets, is_point_data(dataset))
     default_budget = config.train.kimg is None and bool(

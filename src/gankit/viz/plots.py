@@ -140,7 +140,7 @@ def save_interpolation_strip(
     row r getting class `r mod c_dim`. `kwargs` are G's sampling arguments (e.g. a progressive
     stage); `method` is "slerp" or "lerp".
     """
-    from gankit.generate import run_generator
+    from gankit.nets import run_generator
 
     if getattr(G, "output_kind", "images") != "images":
         raise ValueError("an interpolation strip needs an image generator, not a 2-D point one")

@@ -131,7 +131,8 @@ def _interpolation(
 def _final_scatter(
     G: nn.Module | None, kwargs: dict[str, Any], out: Path, mixture: str | None, why_no_G: str
 ) -> Path | None:
-    from gankit.generate import class_labels, run_generator
+    from gankit.generate import class_labels
+    from gankit.nets import run_generator
     from gankit.viz.points import save_scatter
 
     if G is None:
