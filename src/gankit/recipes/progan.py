@@ -47,6 +47,29 @@ def _phase_table(
     return tuple(table)
 
 
+def _schedule(
+    resolutions: list[int], batch_size: int, *, fade_kimg: float = 800.0,
+    stable_kimg: float = 800.0, start_resolution: int = 4,
+    batch_sizes: dict[int, int] | None = None,
+    phase_kimg: dict[int, tuple[float, float]] | None = None, grown_kimg: float | None = None,
+) -> ProgressiveSchedule:  # fmt: skip
+    """The growth schedule of the recipe's arguments for a model of `resolutions`."""
+    table = PAPER_BATCH_SIZES if batch_sizes is None else batch_sizes
+    schedule = ProgressiveSchedule(
+        resolutions=tuple(r for r in resolutions if r >= start_resolution),
+        fade_nimg=round(fade_kimg * 1000),
+        stable_nimg=round(stable_kimg * 1000),
+        batch_size=batch_size,
+        batch_sizes=tuple(sorted(table.items())),
+        phase_nimg=_phase_table(phase_kimg or {}, list(resolutions)),
+    )
+    if grown_kimg is None:
+        return schedule
+    if grown_kimg <= 0:
+        raise ConfigError(f"recipe.args.grown_kimg must be positive; got {grown_kimg}")
+    return schedule.fitted(round(grown_kimg * 1000))
+
+
 @RECIPES.register("progan", kinds=("images",))
 class ProGANRecipe(Recipe):
     """Progressive growing with WGAN-GP + drift (Karras et al. 2018)."""
@@ -85,19 +108,11 @@ class ProGANRecipe(Recipe):
             raise ConfigError(
                 f"progan needs fade_kimg >= 0 and stable_kimg > 0; got {fade_kimg} and {stable_kimg}"
             )
-        table = PAPER_BATCH_SIZES if batch_sizes is None else batch_sizes
-        self.schedule_ = ProgressiveSchedule(
-            resolutions=tuple(r for r in G.resolutions if r >= start_resolution),
-            fade_nimg=round(fade_kimg * 1000),
-            stable_nimg=round(stable_kimg * 1000),
-            batch_size=batch_size,
-            batch_sizes=tuple(sorted(table.items())),
-            phase_nimg=_phase_table(phase_kimg or {}, G.resolutions),
-        )
-        if grown_kimg is not None:
-            if grown_kimg <= 0:
-                raise ConfigError(f"recipe.args.grown_kimg must be positive; got {grown_kimg}")
-            self.schedule_ = self.schedule_.fitted(round(grown_kimg * 1000))
+        self.schedule_ = _schedule(
+            G.resolutions, batch_size, fade_kimg=fade_kimg, stable_kimg=stable_kimg,
+            start_resolution=start_resolution, batch_sizes=batch_sizes, phase_kimg=phase_kimg,
+            grown_kimg=grown_kimg,
+        )  # fmt: skip
         self.grown_kimg = grown_kimg
         self.default_kimg = self.schedule_.grown_nimg / 1000
         self.gp_weight, self.gp_target, self.drift_weight = gp_weight, gp_target, drift_weight
@@ -109,6 +124,16 @@ class ProGANRecipe(Recipe):
             "G": fused_adam(G.parameters(), **adam_args),
             "D": fused_adam(D.parameters(), **adam_args),
         }
+
+    @classmethod
+    def default_length_kimg(cls, args: dict[str, Any], facts: Any, batch_size: int) -> float:
+        """Fully grown: every phase of every resolution up to the data's (the paper's length)."""
+        from gankit.models.progan import check_resolution
+
+        names = ("fade_kimg", "stable_kimg", "start_resolution", "batch_sizes", "phase_kimg",
+                 "grown_kimg")  # fmt: skip
+        chosen = {k: args[k] for k in names if k in args}
+        return _schedule(check_resolution(facts.resolution), batch_size, **chosen).grown_nimg / 1000
 
     def phases(self) -> list[Phase]:
         return [Phase("D_main", "D", self.d_step), Phase("G_main", "G", self.g_step)]
