@@ -147,7 +147,7 @@ def parse_method(method: str) -> tuple[str, str | None, dict[str, Any]]:
 def recipe_budget_kimg(method: str, data: str) -> float:
     """The kimg `gankit train` gives `method`'s recipe on the built-in `data` without --kimg."""
     from gankit.registry import RECIPES
-    from gankit.train.run import default_kimg
+    from gankit.train.resolve import default_kimg
 
     return default_kimg(RECIPES.get(parse_method(method)[0]), data)
 

@@ -138,16 +138,24 @@ class Recipe:
         """The default `train.kimg` on a built-in dataset (None: `default_kimg`)."""
         return None
 
+    @classmethod
+    def resolve_args(cls, given: dict[str, Any], kind: str) -> dict[str, Any]:
+        """Every argument a run of this recipe on `kind` data uses: `given` (recipe.args) over
+        the constructor's defaults. config.yaml records them, so a run's config file trains the
+        same recipe under a later gankit whose defaults differ."""
+        return {**default_arguments(cls, ()), **given}
+
+    @classmethod
+    def default_length_kimg(cls, args: dict[str, Any], facts: Any, batch_size: int) -> float:
+        """`train.kimg` when none is given, for these arguments and data (`facts`: name, kind,
+        resolution, ...): the recipe's budget for that built-in dataset, else `default_kimg`."""
+        budget = cls.default_budget_kimg(facts.name)
+        return budget if budget is not None else cls.default_kimg
+
     def __init__(self, nets: nn.ModuleDict, batch_size: int) -> None:
         self.nets = nets
         self.batch_size = batch_size
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
-
-    def args_used(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Every recipe argument this run uses: `given` (recipe.args) over the constructor's
-        defaults. config.yaml records them, so a run's config file trains the same recipe
-        under a later gankit whose defaults differ."""
-        return {**default_arguments(type(self), ()), **given}
 
     def phases(self) -> list[Phase]:
         """The phases of one iteration, in order."""

@@ -237,9 +237,10 @@ class GANRecipe(Recipe):
         """Every recipe argument's default for a kind of data, as `recipe.args` holds them."""
         return asdict(cls.defaults_for(kind).args)
 
-    def args_used(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Every argument this run uses: the preset's for its data with `given` over them."""
-        return asdict(self.args)
+    @classmethod
+    def resolve_args(cls, given: dict[str, Any], kind: str) -> dict[str, Any]:
+        """Every argument a run on `kind` data uses: the preset's for that data, `given` over them."""
+        return {**cls.default_args(kind), **given}
 
     @classmethod
     def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:

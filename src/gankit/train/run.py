@@ -7,7 +7,6 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from gankit.config import (
     check_arguments,
     config_from_dict,
     config_to_dict,
-    default_arguments,
     dump_config,
     flatten_dotted,
     get_dotted,
@@ -28,7 +26,7 @@ from gankit.config import (
     merge,
     save_config,
 )
-from gankit.data import check_data_args, data_args_used, open_dataset
+from gankit.data import check_data_args, open_dataset
 from gankit.data.base import ImageDataset
 from gankit.device import resolve_device
 from gankit.errors import CheckpointError, ConfigError
@@ -41,10 +39,19 @@ from gankit.train import checkpoint as ckpt
 from gankit.train.distributed import DistInfo, barrier, init_from_env, shutdown
 from gankit.train.logging import RunLogger
 from gankit.train.loop import LoopOptions, Trainer
+from gankit.train.resolve import (
+    DEFAULT_INTERVALS,
+    MODEL_FIXED_ARGS,
+    DataFacts,
+    class_count,
+    default_interval,
+    nice,
+    resolve_config,
+    uses_default_budget,
+)
 from gankit.train.rundir import RunLock, truncate_stats
 
 DEVICE_OPTION = "--device (train.device)"
-MODEL_FIXED_ARGS = ("img_resolution", "img_channels", "c_dim", "img_channels_b")
 RECIPE_FIXED_ARGS = ("nets", "batch_size")
 
 
@@ -108,49 +115,10 @@ def build_dataset(config: Config) -> ImageDataset:
     )
 
 
-def is_point_data(dataset: ImageDataset) -> bool:
-    """True for 2-D point datasets (ring8, grid25), which have no image resolution."""
-    return not dataset.resolution
-
-
-def resolve_model(config: Config, dataset: ImageDataset) -> Config:
-    """Replace `model.name: auto` by the recipe's default model (and its arch) for this data,
-    and fill in every arch default of the model's builder: config.yaml and the checkpoints'
-    model spec then rebuild the same networks under a later gankit whose defaults differ."""
-    name, arch = config.model.name, config.model.arch
-    if name == "auto":
-        cls = RECIPES.get(config.recipe.name)
-        name, defaults = cls.model_defaults(is_point_data(dataset))
-        if not name:
-            raise ConfigError(
-                f"recipe {config.recipe.name} has no default model; name one with --model NAME"
-            )
-        arch = {**defaults, **arch}
-        check_arguments(MODELS.get(name), arch, MODEL_FIXED_ARGS, "model.arch")
-    builder = MODELS.get(name)
-    arch = {**default_arguments(builder, MODEL_FIXED_ARGS), **arch}
-    arch = _with_data_defaults(builder, arch, dataset)
-    return dataclasses.replace(
-        config, model=dataclasses.replace(config.model, name=name, arch=arch)
-    )
-
-
-def _with_data_defaults(
-    builder: Callable[..., nn.ModuleDict], arch: dict[str, Any], dataset: ImageDataset
-) -> dict[str, Any]:
-    """`arch` with each None that the builder replaces by a value for this kind of data (its
-    `data_defaults(img_resolution, img_channels)`, as the MLP's widths) written out."""
-    data_defaults = getattr(builder, "data_defaults", None)
-    if data_defaults is None:
-        return arch
-    chosen = data_defaults(dataset.resolution, dataset.channels)
-    return {k: chosen[k] if v is None and k in chosen else v for k, v in arch.items()}
-
-
-def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> Recipe:
-    """The recipe, with the batch size from train.batch_size or the recipe's default."""
+def build_recipe(config: Config, nets: nn.ModuleDict) -> Recipe:
+    """The recipe of a resolved config (every argument and the batch size filled in)."""
     cls = RECIPES.get(config.recipe.name)
-    batch = config.train.batch_size or cls.batch_size_for(points)
+    batch = config.train.batch_size
     if "D" in nets:  # refused here, before any output is written, not at the first D step
         check_pack_batch(batch, getattr(nets["D"], "pack", 1))
     try:
@@ -164,77 +132,13 @@ def build_recipe(config: Config, nets: nn.ModuleDict, points: bool = False) -> R
         ) from None
 
 
-def default_kimg(recipe: Recipe | type[Recipe], data_name: str) -> float:
-    """The kimg a run of `recipe` on `data_name` gets without --kimg: the recipe's budget for
-    that built-in dataset, else its generic default (a class works too: the experiments ask
-    before building anything)."""
-    budget = recipe.default_budget_kimg(data_name)
-    return budget if budget is not None else recipe.default_kimg
-
-
-#: Default intervals: (parts of the run, longest interval in kimg). About 100 ticks, 10-25 sample
-#: grids and 4-10 snapshots per run, at most every 100, 500 and 1,000 kimg: the caps keep a run
-#: given a huge --kimg and stopped by --max-minutes logging, sampling and saving as it goes.
-DEFAULT_INTERVALS = {
-    "tick": (100, 100.0),
-    "sample": (10, 500.0),
-    "snapshot": (4, 1000.0),
-}
 #: The parts of the run before the intervals followed the batch (runs made by gankit 0.1.0's
 #: first releases saved intervals from these; see `rederive_intervals`).
 LEGACY_DIVISORS = {"tick": 100, "sample": 25, "snapshot": 10}
 
 
-def default_interval(kimg: float, kind: str, batch_size: int = 0) -> float:
-    """The default `kind` interval for a run of `kimg`: a round fraction of it, at most the cap,
-    and at least one minibatch (so a short run does not write a grid at every iteration)."""
-    divisor, cap = DEFAULT_INTERVALS[kind]
-    return max(min(_nice(kimg / divisor), cap), batch_size / 1000)
-
-
 def _legacy_interval(kimg: float, kind: str) -> float:
-    return min(_nice(kimg / LEGACY_DIVISORS[kind]), DEFAULT_INTERVALS[kind][1])
-
-
-def resolve_defaults(config: Config, recipe: Recipe, dataset: ImageDataset) -> Config:
-    """Fill every `None` in the config with the value this run will use (saved to config.yaml)."""
-    t = config.train
-    kimg = t.kimg if t.kimg is not None else default_kimg(recipe, config.data.name)
-
-    def interval(value: float | None, kind: str) -> float:
-        return value if value is not None else default_interval(kimg, kind, recipe.batch_size)
-
-    snapshot = interval(t.snapshot_kimg, "snapshot")
-    train = dataclasses.replace(
-        t,
-        kimg=kimg,
-        batch_size=recipe.batch_size,
-        ema_kimg=t.ema_kimg if t.ema_kimg is not None else recipe.default_ema_kimg,
-        ema_rampup=t.ema_rampup if t.ema_rampup is not None else recipe.default_ema_rampup,
-        tick_kimg=interval(t.tick_kimg, "tick"),
-        snapshot_kimg=snapshot,
-        sample_kimg=interval(t.sample_kimg, "sample"),
-        metrics_kimg=t.metrics_kimg if t.metrics_kimg is not None else snapshot,
-    )
-    data = dataclasses.replace(  # 2-D points have neither (0): left unset, as a resume asks
-        config.data,
-        resolution=dataset.resolution or None,
-        channels=dataset.channels or None,
-        args=data_args_used(dataset, config.data.args),
-    )
-    recipe_config = dataclasses.replace(config.recipe, args=recipe.args_used(config.recipe.args))
-    return dataclasses.replace(config, train=train, data=data, recipe=recipe_config)
-
-
-def _nice(kimg: float) -> float:
-    """Round an interval down to 1, 2 or 5 times a power of ten (at least 0.001 kimg)."""
-    if kimg <= 0.001:
-        return 0.001
-    exp = math.floor(math.log10(kimg))
-    for mantissa in (5, 2, 1):
-        if mantissa * 10**exp <= kimg:
-            return round(mantissa * 10**exp, 6)
-    return round(10**exp, 6)
+    return min(nice(kimg / LEGACY_DIVISORS[kind]), DEFAULT_INTERVALS[kind][1])
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> None:
@@ -433,16 +337,12 @@ def build(config: Config, dist: DistInfo | None = None, *, place_nets: bool = Tr
     device = resolve_device(config.train.device, dist.local_rank, option=DEVICE_OPTION)
     torch.manual_seed(config.train.seed)
     dataset = _open_dataset_rank0_first(config, dist)
-    config = resolve_model(config, dataset)
-    cls = RECIPES.get(config.recipe.name)
-    c_dim = _class_count(config, dataset) if cls.conditional else 0
-    spec = model_spec(config.model.name, config.model.arch, dataset, c_dim)
+    facts = DataFacts.of(dataset, config.data.name)
+    default_budget = uses_default_budget(config, facts)
+    config = resolve_config(config, facts, dataset)  # every default filled; nothing built yet
+    spec = model_spec(config.model.name, config.model.arch, facts, class_count(config, facts))
     nets = build_nets(spec)
-    recipe = build_recipe(config, nets, is_point_data(dataset))
-    default_budget = config.train.kimg is None and bool(
-        recipe.default_budget_kimg(config.data.name)
-    )
-    config = resolve_defaults(config, recipe, dataset)
+    recipe = build_recipe(config, nets)
     if not place_nets:
         return Built(config, dataset, nets, recipe, spec, device, default_budget)
     nets.to(device)  # after the recipe built its optimizers, which hold the same parameters
@@ -593,16 +493,6 @@ def _metrics_callback(config: Config, dataset: ImageDataset, device: torch.devic
     return run
 
 
-def _class_count(config: Config, dataset: ImageDataset) -> int:
-    if not dataset.num_classes:
-        raise ConfigError(
-            f"recipe {config.recipe.name} is conditional but {config.data.name!r} has no class "
-            "labels; use a labelled built-in (digits, mnist, fashion-mnist, cifar10) or an "
-            "unconditional recipe"
-        )
-    return dataset.num_classes
-
-
 def _open_dataset_rank0_first(config: Config, dist: DistInfo) -> ImageDataset:
     # Rank 0 decodes and caches a new folder once; the other ranks then read its cache.
     if not dist.is_main:
@@ -685,7 +575,7 @@ def _log_setup(
 ) -> None:
     shape = (
         "2-D points"
-        if is_point_data(dataset)
+        if getattr(dataset, "kind", "images") == "points"
         else f"{dataset.resolution}x{dataset.resolution}x{dataset.channels}"
     )
     logger.info(f"data: {dataset.description or dataset.name} ({len(dataset)} samples, {shape})")
