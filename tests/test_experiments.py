@@ -277,10 +277,10 @@ def test_experiment_runs_continue_after_an_interruption_and_are_not_retrained(
     experiments.train_run("gan", "ring8", out, **{**job, "seed": 1})  # another job: starts over
     assert _nimg_and_resumes(out) == (400, 0)
     assert '"seed": 1' in (out / "job.json").read_text()
-    from gankit.recipes import gan
-
     # the same job with a preset changed in the code: starts over with the new values
     from dataclasses import replace
+
+    from gankit.recipes import gan
 
     points = gan.GAN.points
     monkeypatch.setattr(gan.GAN, "points", replace(points, args=replace(points.args, lr=3e-4)))

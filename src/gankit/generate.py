@@ -19,7 +19,7 @@ from torch import nn
 
 from gankit.device import resolve_device
 from gankit.errors import GankitError
-from gankit.nets import build_nets, run_generator
+from gankit.nets import build_nets, draw_latents, run_generator
 from gankit.train import checkpoint as ckpt
 from gankit.viz import save_grid, to_uint8
 
@@ -110,7 +110,7 @@ def generate(
     check_output_size(num, spec, kind)
     c_dim = int(spec.get("c_dim") or 0)
     labels = class_labels(c_dim, num, class_index)
-    z = torch.randn(num, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = draw_latents(G, num, torch.Generator().manual_seed(seed))
     out = run_generator(G, z, labels, kwargs, batch)
     if kind == "points":
         return Samples(out.float(), labels, kind, c_dim, class_index, run_mixture(target))

@@ -48,11 +48,15 @@ def sampling_net(nets: dict[str, nn.Module] | nn.ModuleDict) -> nn.Module | None
 
 
 def draw_latents(
-    net: nn.Module, n: int, generator: torch.Generator, device: torch.device | None = None
+    net: nn.Module,
+    n: int,
+    generator: torch.Generator,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """`n` latents z ~ N(0, I) of `net.z_dim` from `generator` (on the generator's device), then
     moved to `device`: the one way gankit draws z, so a seed gives the same z everywhere."""
-    z = torch.randn(n, net.z_dim, generator=generator, device=generator.device)
+    z = torch.randn(n, net.z_dim, generator=generator, device=generator.device, dtype=dtype)
     return z if device is None else z.to(device)
 
 

@@ -35,6 +35,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from gankit.nets import draw_latents
+
 EPSILON = 1e-4
 SPACES = ("w", "z")
 SAMPLINGS = ("full", "end")
@@ -143,7 +145,7 @@ def sample_ppl_inputs(
     if sampling not in SAMPLINGS:
         raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
     like = _param_like(G)
-    z = torch.randn(2 * n, G.z_dim, generator=generator, dtype=torch.float64)
+    z = draw_latents(G, 2 * n, generator, dtype=torch.float64)
     t = torch.rand(n, generator=generator, dtype=torch.float64)
     t = t if sampling == "full" else torch.zeros_like(t)
     c_dim = int(getattr(G, "c_dim", 0) or 0)

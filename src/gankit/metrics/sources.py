@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import DataError
+from gankit.nets import draw_latents
 from gankit.viz import to_uint8
 
 
@@ -96,7 +97,7 @@ class GeneratorSource(Source):
         device = next(self.G.parameters()).device
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            z = torch.randn(count, self.G.z_dim, generator=gen).to(device)
+            z = draw_latents(self.G, count, gen, device)
             c = self._labels(count, gen)
             c = None if c is None else c.to(device)
             out = self.G(z, c, **self.kwargs) if c is not None else self.G(z, **self.kwargs)

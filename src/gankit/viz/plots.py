@@ -140,7 +140,7 @@ def save_interpolation_strip(
     row r getting class `r mod c_dim`. `kwargs` are G's sampling arguments (e.g. a progressive
     stage); `method` is "slerp" or "lerp".
     """
-    from gankit.nets import run_generator
+    from gankit.nets import draw_latents, run_generator
 
     if getattr(G, "output_kind", "images") != "images":
         raise ValueError("an interpolation strip needs an image generator, not a 2-D point one")
@@ -149,8 +149,7 @@ def save_interpolation_strip(
     if steps < 2 or rows < 1:
         raise ValueError(f"need steps >= 2 and rows >= 1, got steps={steps}, rows={rows}")
     gen = torch.Generator().manual_seed(seed)
-    z0 = torch.randn(rows, G.z_dim, generator=gen)
-    z1 = torch.randn(rows, G.z_dim, generator=gen)
+    z0, z1 = draw_latents(G, rows, gen), draw_latents(G, rows, gen)
     path_fn = slerp if method == "slerp" else lerp
     z = path_fn(z0, z1, torch.linspace(0, 1, steps)).reshape(rows * steps, G.z_dim)
     c_dim = int(getattr(G, "c_dim", 0) or 0)

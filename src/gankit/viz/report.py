@@ -132,13 +132,13 @@ def _final_scatter(
     G: nn.Module | None, kwargs: dict[str, Any], out: Path, mixture: str | None, why_no_G: str
 ) -> Path | None:
     from gankit.generate import class_labels
-    from gankit.nets import run_generator
+    from gankit.nets import draw_latents, run_generator
     from gankit.viz.points import save_scatter
 
     if G is None:
         _skip("plots/points.png", why_no_G)
         return None
-    z = torch.randn(SCATTER_POINTS, G.z_dim, generator=torch.Generator().manual_seed(0))
+    z = draw_latents(G, SCATTER_POINTS, torch.Generator().manual_seed(0))
     c = class_labels(int(getattr(G, "c_dim", 0) or 0), SCATTER_POINTS)
     points = run_generator(G, z, c, kwargs).float()
     return save_scatter(points, out / "plots" / "points.png", mixture=mixture)
