@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gankit.config import default_arguments
+from gankit.errors import ConfigError
 from gankit.nets import draw_latents
 
 Batch = dict[str, torch.Tensor]
@@ -24,8 +25,8 @@ Logs = dict[str, torch.Tensor]
 
 def fused_adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
     """`torch.optim.Adam` with its fused kernel: Adam's update in one pass over all tensors
-    instead of about ten ops per tensor (on one CPU core, 0.64 instead of 2.05 ms per step of
-    the 2-D MLPs' G and D: benchmarks/RESULTS.md; on CUDA, one launch instead of hundreds)."""
+    instead of about ten ops per tensor (on CUDA, one launch instead of hundreds); the small
+    2-D nets' step is dominated by it otherwise (benchmarks/RESULTS.md, benchmarks/optimizer_step.py)."""
     return torch.optim.Adam(params, fused=True, **kwargs)
 
 
@@ -213,3 +214,19 @@ class Recipe:
         """What a run of `total_nimg` images will go through, for the start of the log (e.g.
         which resolutions a growing recipe reaches, and when); None when there is nothing to say."""
         return None
+
+
+def check_phases(
+    phases: list[Phase], optimizers: dict[str, torch.optim.Optimizer]
+) -> dict[str, list[torch.Tensor]]:
+    """Each phase's optimizer exists; returns the parameters each optimizer steps, by key."""
+    for phase in phases:
+        if phase.optimizer not in optimizers:
+            raise ConfigError(
+                f"phase {phase.name} uses optimizer {phase.optimizer!r}, but the recipe has "
+                f"{sorted(optimizers)}"
+            )
+    return {
+        key: [p for group in opt.param_groups for p in group["params"]]
+        for key, opt in optimizers.items()
+    }

@@ -26,6 +26,23 @@ VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
+def rng_state(loop_generator: torch.Generator) -> dict[str, Any]:
+    """Every random stream a run draws from: the loop's generator, torch's global one (CPU, and
+    CUDA where there is one)."""
+    rng = {"loop": loop_generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(loop_generator: torch.Generator, rng: dict[str, Any]) -> None:
+    """Put back the streams `rng_state` saved."""
+    loop_generator.set_state(rng["loop"])
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
 def checkpoint_name(cur_nimg: int) -> str:
     """`ckpt-<images shown, 12 digits>.pt`, e.g. ckpt-000000640000.pt at 640 kimg."""
     return f"ckpt-{cur_nimg:012d}.pt"

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from gankit.errors import ConfigError, TrainingDivergedError
 from gankit.nets import sampling_net
-from gankit.recipes.base import Phase, Recipe, Stage, StepContext
+from gankit.recipes.base import Phase, Recipe, Stage, StepContext, check_phases
 from gankit.train import checkpoint as ckpt
 from gankit.train import health
 from gankit.train.batches import RealsOnDevice, make_loader
@@ -50,7 +50,7 @@ class Trainer:
         self.evaluate, self.device = evaluate, options.device
         self.optimizers = recipe.optimizers()
         self.phases = recipe.phases()
-        self.phase_params = _check_phases(self.phases, self.optimizers)
+        self.phase_params = check_phases(self.phases, self.optimizers)
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[options.amp]
         self.scalers = {}
         if options.amp == "fp16":
@@ -91,9 +91,6 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: nets, averages, optimizers, RNG, progress."""
-        rng = {"loop": self.generator.get_state(), "torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "cur_nimg": self.cur_nimg,
             "cur_iter": self.cur_iter,
@@ -102,7 +99,7 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
             "recipe": self.recipe.state_dict(),
-            "rng": rng,
+            "rng": ckpt.rng_state(self.generator),
             "model": self.opt.model_spec,
             "sampling": self.recipe.generator_kwargs(self.stage) if self.stage else {},
         }
@@ -118,10 +115,7 @@ class Trainer:
             if key in state["scalers"]:
                 scaler.load_state_dict(state["scalers"][key])
         self.recipe.load_state_dict(state["recipe"])
-        self.generator.set_state(state["rng"]["loop"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        ckpt.restore_rng(self.generator, state["rng"])
         self.cur_nimg, self.cur_iter = int(state["cur_nimg"]), int(state["cur_iter"])
         self.stage = Stage(**state["stage"]) if state["stage"] else None
 
@@ -336,19 +330,3 @@ class Trainer:
             self.log.info(
                 f"could not write the run's plots ({error}); try `gankit plot {self.run_dir}`"
             )
-
-
-def _check_phases(
-    phases: list[Phase], optimizers: dict[str, torch.optim.Optimizer]
-) -> dict[str, list[torch.Tensor]]:
-    """Each phase's optimizer exists; returns the parameters each optimizer steps."""
-    for phase in phases:
-        if phase.optimizer not in optimizers:
-            raise ConfigError(
-                f"phase {phase.name} uses optimizer {phase.optimizer!r}, but the recipe has "
-                f"{sorted(optimizers)}"
-            )
-    return {
-        key: [p for group in opt.param_groups for p in group["params"]]
-        for key, opt in optimizers.items()
-    }
