@@ -736,6 +736,7 @@ def _add_list(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from gankit.registry import DATASETS, METRICS, MODELS, RECIPES
+    from gankit.train.resolve import KIND_WORDS
 
     for title, registry in (
         ("models", MODELS),
@@ -748,7 +749,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if not entries:
             print("  (none yet)")
         for entry in entries:
-            print(f"  {entry.name:<16} {entry.description}")
+            data = ""
+            if registry in (MODELS, RECIPES):  # what each trains on: a run checks it
+                data = " [" + ", ".join(KIND_WORDS.get(k, k) for k in entry.kinds) + "]"
+            print(f"  {entry.name:<16} {entry.description}{data}")
     return 0
 
 

@@ -153,3 +153,28 @@ def test_two_gloo_ranks_keep_identical_replicas(tmp_path: Path, data: Path) -> N
     for name, weights in rank0["nets"].items():
         for key, value in weights.items():
             assert torch.equal(rank1["nets"][name][key], value), f"{name}.{key}"
+
+
+def test_a_recipe_for_other_data_is_refused_before_anything_is_built(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """ProGAN is registered for images: unpaired data is one clear line, not a KeyError('img')."""
+    from gankit.cli import main
+
+    args = [
+        "train",
+        "progan",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--kimg",
+        "0.01",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"gankit train: error: recipe progan trains on images, but {str(data)!r} holds unpaired "
+        "A/B images; choose a recipe for that data (`gankit list` shows the data each one trains on)"
+    )
+    assert not (tmp_path / "run").exists()

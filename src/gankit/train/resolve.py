@@ -23,7 +23,7 @@ from gankit.config import Config, check_arguments, default_arguments
 from gankit.data import data_args_used
 from gankit.errors import ConfigError
 from gankit.recipes.base import Recipe
-from gankit.registry import MODELS, RECIPES
+from gankit.registry import MODELS, RECIPES, Entry
 
 #: Builder parameters that come from the data, never from `model.arch`.
 MODEL_FIXED_ARGS = ("img_resolution", "img_channels", "c_dim", "img_channels_b")
@@ -71,7 +71,9 @@ def resolve_config(config: Config, facts: DataFacts, dataset: Any = None) -> Con
     """Every default of `config` filled in for data with these `facts` (see the module
     docstring); `dataset` (optional) pins the data arguments a resume must not re-derive."""
     cls = RECIPES.get(config.recipe.name)
+    check_kind(RECIPES.entry(config.recipe.name), "recipe", facts)
     config = _resolve_model(config, cls, facts)
+    check_kind(MODELS.entry(config.model.name), "model", facts)
     args = cls.resolve_args(config.recipe.args, facts.kind)
     batch = config.train.batch_size or cls.batch_size_for(facts.points)
     t = config.train
@@ -100,6 +102,21 @@ def resolve_config(config: Config, facts: DataFacts, dataset: Any = None) -> Con
     )
     recipe = dataclasses.replace(config.recipe, args=args)
     return dataclasses.replace(config, train=train, data=data, recipe=recipe)
+
+
+KIND_WORDS = {"images": "images", "points": "2-D points", "unpaired": "unpaired A/B images"}
+
+
+def check_kind(entry: Entry, what: str, facts: DataFacts) -> None:
+    """Refuse a recipe or model registered for other kinds of data than this data's."""
+    if facts.kind in entry.kinds:
+        return
+    takes = " or ".join(KIND_WORDS.get(k, k) for k in entry.kinds)
+    raise ConfigError(
+        f"{what} {entry.name} trains on {takes}, but {facts.name!r} holds "
+        f"{KIND_WORDS.get(facts.kind, facts.kind)}; choose a {what} for that data "
+        "(`gankit list` shows the data each one trains on)"
+    )
 
 
 def class_count(config: Config, facts: DataFacts) -> int:
