@@ -285,8 +285,8 @@ def _decode_member(job: tuple[str, bytes]) -> np.ndarray | str:
 
     name, data = job
     try:
-        # torchvision's decoder gives the same pixels as PIL for these JPEGs at twice the speed
-        # (PIL's per-file Python header parsing dominates at 32x32); PIL handles anything else.
+        # torchvision's decoder gives the same pixels as PIL for these JPEGs, faster (PIL's
+        # per-file Python header parsing dominates at 32x32); PIL handles anything else.
         img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.RGB)
         if img.shape == (3, 32, 32):
             return img.numpy()

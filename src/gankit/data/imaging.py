@@ -115,7 +115,7 @@ def downscale(images: np.ndarray, resolution: int) -> np.ndarray:
     """Square uint8 `[N, C, H, H]` resized down to `resolution` with Lanczos-3 (antialiased).
 
     The same kernel, support and normalisation as PIL's `Image.resize(LANCZOS)`, applied as two
-    matrix products over the whole batch (PIL one image at a time is ~25x slower on MNIST). Like
+    matrix products over the whole batch (PIL, one image at a time, is much slower on MNIST). Like
     PIL, the horizontal pass is rounded and clipped to 0..255 before the vertical one; PIL's
     fixed-point weights can still move a value by 1.
     """

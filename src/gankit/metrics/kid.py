@@ -9,7 +9,7 @@ real set, then from the fake set, for each subset in turn (so the same seed give
 When the sets are small (the whole-set kernel matrices cost less than the subsets' own, e.g. N equal
 to the subset size), the subsets' kernels are gathered from whole-set matrices computed once.
 The kernel is computed in the features' own dtype (float32 for Inception features, as in
-torch-fidelity, and twice as fast as float64 on CPU), and every sum accumulates in float64, where
+torch-fidelity, and faster than float64 on CPU), and every sum accumulates in float64, where
 torch-fidelity sums in float32: the estimator's cancellation (KID is a small difference of large
 kernel means) then costs nothing beyond the kernel's own rounding.
 """

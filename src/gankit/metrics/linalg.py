@@ -1,8 +1,9 @@
 """Matrix products shared by the metrics.
 
-On CPU, NumPy's BLAS runs the large float32/float64 products of FID and KID faster than
-torch's (about 2x for the float64 covariance, 15-20% for the float32 kernel; torch-fidelity
-also computes KID in NumPy), so `x @ y.T` goes through NumPy there when no gradient is needed.
+On CPU, NumPy's BLAS runs the large float32/float64 products of FID and KID (the float64
+covariance, the float32 kernel) faster than torch's, and torch-fidelity also computes KID in
+NumPy, so `x @ y.T` goes through NumPy there when no gradient is needed (benchmarks/RESULTS.md,
+section "FID and KID alone from features").
 """
 
 from __future__ import annotations

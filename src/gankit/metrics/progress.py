@@ -1,6 +1,6 @@
 """Progress of long metric passes: a bar on a terminal, else a line every few seconds with the ETA.
 
-A metric on 50,000 samples can run for an hour on a CPU; in a log file (SLURM, nohup, CI) a tqdm
+A metric on 50,000 samples can run for hours on a CPU; in a log file (SLURM, nohup, CI) a tqdm
 bar is either absent or a wall of carriage returns, so there the same progress is printed as plain
 lines, `PROGRESS_SECONDS` apart.
 """

@@ -184,7 +184,7 @@ def random_directions(
 
 
 def _sorted_rows(x: Tensor) -> Tensor:
-    # torch's CPU sort also builds an index tensor and is ~10x slower than numpy's here.
+    # torch's CPU sort also builds an index tensor, which makes it much slower than numpy's here.
     if x.device.type == "cpu":
         return torch.from_numpy(np.sort(x.numpy(), axis=1))
     return x.sort(dim=1).values

@@ -13,13 +13,12 @@ Any square image size and channel count (images are flattened).
 D: maxout 200 units x 5 pieces, three times, -> 1 logit, no batch norm. Weights N(0, 0.02), biases 0.
 That code builds a dropout variant of D (0.2 input, 0.5 hidden) but trains with it switched off,
 so the default dropout for points is none. gankit's default widths for points are narrower and
-deeper than PacGAN's (`PACGAN_POINT_WIDTHS` gives those back): G 8 x 128, D 3 x 128 maxout. A
-run of the 2-D default budgets takes half the time or less on one CPU core, and lsgan with a
-packed D meets both mixtures' targets with them on 5 seeds (ring8 8/8 modes with 98.6% high-quality
-samples, grid25 25/25 with 94.0%; benchmarks/RESULTS.md, section "Narrow deep nets for the 2-D
-mixtures"). Depth, not width, lets G jump between modes steeply (grid25, seed 0, D 3 x 64: G 4 x
-128 put 79% of its samples within 3 sigma of a mode, 6 x 128 89%, 8 x 128 91%), and the wider D
-keeps more of them sharp (94.0 against 89.5% over 5 seeds).
+deeper than PacGAN's (`PACGAN_POINT_WIDTHS` gives those back): G 8 x 128, D 3 x 128 maxout. Their
+steps are cheaper on a CPU, so a run of a 2-D default budget takes a fraction of the time it takes
+with PacGAN's widths, and lsgan with a packed D meets both mixtures' targets with them. Depth,
+not width, is what lets G jump steeply between modes instead of drawing bridges of off-mode
+samples between them, and D's 3 x 128 (rather than 3 x 64) keeps more of G's samples sharp
+(benchmarks/RESULTS.md, section "Narrow deep nets for the 2-D mixtures").
 
 Deviations: G ends in tanh on [-1, 1] data where the paper used a sigmoid on [0, 1] data, and the
 output bias starts at 0 rather than at the data's pixel marginals. Labels enter through a learned

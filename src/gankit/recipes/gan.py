@@ -17,12 +17,13 @@ points (`GANArgs`, plus minibatch and model; every argument can be overridden wi
 | lsgan   | Mao et al. 2017, arXiv:1611.04076               | least sq.   | 1       | Adam 2e-4, betas (0.5, 0.999)      | 64    | dcgan  |
 
 (*) without batch norm in the critic (layer norm instead), as the WGAN-GP paper prescribes.
-(**) a deviation: the papers' SGD (below) diverged to NaN within 30-45 kimg on MNIST in gankit (its
-MLPs, [-1, 1] data and tanh output), so the default is DCGAN's Adam;
-`--set recipe.args.optimizer=sgd --set recipe.args.lr=0.1` trains with the papers' schedule, and
-`lr=0.05` (the released code halves D's loss; gankit sums its real and fake terms) trained the MLP
-gan on MNIST for 3,000 kimg without diverging, to a worse Parzen estimate and classifier-FID than
-Adam's (benchmarks/RESULTS.md, section "MNIST: the MLP gan at its default budget").
+(**) a deviation: the papers' SGD (below) diverges to NaN early in an MNIST run in gankit, whose D
+loss sums its real and fake terms where the released code halves it, and whose [-1, 1] data and
+tanh output give larger gradients than the papers' [0, 1] data and sigmoid; so the default is
+DCGAN's Adam. `--set recipe.args.optimizer=sgd --set recipe.args.lr=0.1` trains with the papers'
+schedule, and `lr=0.05` trains the MLP gan on MNIST without diverging, to a worse Parzen estimate
+and classifier-FID than Adam's (benchmarks/RESULTS.md, section "MNIST: the MLP gan at its default
+budget").
 
 Sources of the values: gan and cgan's SGD option follows the papers' released pylearn2 configurations (SGD,
 minibatch 100, learning rate 0.1 divided by 1.000004 (gan) or 1.00004 (cgan) per step down to 1e-6,
@@ -42,20 +43,17 @@ averages G (G_ema is a copy of G, `ema_kimg` 0), as in the papers; set `--ema-ki
 averaging on. `lr_rampdown=f` lets an Adam/RMSprop learning rate fall linearly to 0 over the last
 fraction f of the run. It is off in every image preset and 0.5 on the 2-D mixtures, gankit's one
 deviation from PacGAN's code: PacGAN trained 400 epochs (40,000 kimg) where a CPU budget allows a
-few, and the ramp lets G settle on the modes (ring8, gan, 200 kimg: 77% high-quality samples
-against 24% without; 2,000 kimg, 3 seeds: ring8 8/8 modes with 94.6%, grid25 19/25 with 60%, where
-the constant rate had 4.5% on grid25 at 600 kimg; 4,000 kimg, the ring8 default: 8/8 modes with
-96-97% on every seed measured). `--set recipe.args.lr_rampdown=0` gives PacGAN's constant rate. On
-grid25 the loss matters most: at 4,000 kimg over 5 seeds, lsgan covers 22.6/25 modes with 87%
-high-quality samples, where gan drops whole rows of the grid (18-20 modes); with PacGAN's packed D
-(`model.arch.pack=2`, minibatch 100) and 8,000 kimg, lsgan covers 24.6/25 with 92% (5 seeds).
-Those numbers were measured with PacGAN's widths. With the narrow deep default nets, lsgan with a
-packed D covers 8/8 ring modes with 98.6% high-quality samples at 4,000 kimg and 25/25 grid
-modes with 94.0% at 8,000 kimg, the two defaults (5 seeds each, one thread; at 6,000 kimg the
-grid got 24.8/25 with 93.2%, but 2 of 6 runs left a mode empty), where unpacked gan and lsgan on
-the ring drop a mode on some seeds (7.8 and 7.6/8 over 5 seeds). Unpacked, sngan meets both
-targets on the default nets: 8/8 ring modes with 96.0% and 25/25 grid modes with 93.8% (5 seeds
-each). `r1_gamma=g` (off in every
+few, and the ramp lets G settle on the modes within such a budget: at the full rate its samples
+stay spread around the modes, and they gather onto them as the rate falls (benchmarks/RESULTS.md,
+sections "Mode collapse on 2-D mixtures" and "Mode collapse at 2,000 kimg").
+`--set recipe.args.lr_rampdown=0` gives PacGAN's constant rate. On grid25 the loss matters most:
+the least-squares and hinge losses spread G over the whole grid where the non-saturating and
+Wasserstein losses drop whole rows of it, and PacGAN's packed D (`model.arch.pack=2`) keeps every
+mode; so the 2-D default budgets (`BUDGETS_KIMG`) are set for lsgan with a packed D on the default
+nets. Unpacked, sngan meets both mixtures' targets on those nets too, where unpacked gan and lsgan
+drop a ring mode on some seeds (sections "grid25: lsgan covers the most modes", "Narrow deep nets
+for the 2-D mixtures", "Precise batch-norm statistics" and "grid25 with the narrow default nets,
+unpacked"; the Summary table there holds the current figures). `r1_gamma=g` (off in every
 preset) adds the R1 penalty of Mescheder et al. 2018 (arXiv:1801.04406), g/2 |grad_x D(x)|^2 at
 the reals, to every D step."""
 
@@ -99,18 +97,17 @@ MOMENTUM_RAMP_KIMG = 250 * 50.0  # the pylearn2 configs: 250 epochs of the 50k M
 MIN_SGD_LR = 1e-6
 
 #: Default training budgets (kimg = thousands of real samples shown to D) for the built-in data.
-#: 2-D mixtures: 4,000 kimg is 40k steps at batch 100, about 4 min on a CPU with gankit's narrow
-#: deep nets (12 with PacGAN's, whose D + G step costs about 1 GFLOP); MNIST-like: what the
-#: DCGAN/GAN papers trained.
+#: 2-D mixtures: 4,000 kimg is 40k steps at batch 100; gankit's narrow deep nets make each step
+#: much cheaper than PacGAN's wide ones, so these budgets take minutes, not hours, on a CPU
+#: (benchmarks/RESULTS.md, Summary, "2-D defaults, wall time"); MNIST-like: what the DCGAN/GAN
+#: papers trained.
 BUDGETS_KIMG = {
-    # The budgets that reached the targets of benchmarks/RESULTS.md with lsgan and a packed D
-    # (pack 2) on the default nets: ring8 8/8 modes with 98.6% high quality, grid25 25/25 with
-    # 94.0% (5 seeds each; about 4 and 9 min on one CPU core; 6,000 kimg, 6 min, gave 24.8/25
-    # with 93.2%, and 2 of 6 runs left a mode empty). With PacGAN's nets gan covered 8/8 ring modes with 96.7% and packed lsgan 24.6/25
-    # grid modes with 92% at 8,000 kimg (12 and 17 min). Plain sngan on the default nets:
-    # ring8 8/8 with 96.0%, grid25 25/25 with 93.8% (5 seeds each).
-    # stacked-mnist, dcgan with pack 2: 1,000/1,000 modes with KL 0.097 +- 0.016 at 3,000 kimg
-    # (5 seeds, about an hour each on one CPU core).
+    # ring8 and grid25: the budgets at which lsgan with a packed D (pack 2) met issue #4's targets
+    # on the default nets on every seed measured; grid25 stays at 8,000 kimg because at 6,000 G
+    # has not finished spreading its mass and some runs left a mode empty (benchmarks/RESULTS.md,
+    # sections "Narrow deep nets for the 2-D mixtures" and "Precise batch-norm statistics").
+    # stacked-mnist: the budget at which dcgan with pack 2 met its target as a mean over seeds
+    # (section "Stacked MNIST over 5 seeds").
     "ring8": 4000.0,
     "grid25": 8000.0,
     "digits": 200.0,
@@ -408,8 +405,8 @@ class GANRecipe(Recipe):
 
 
 # ---------------------------------------------------------------------- the papers' presets
-# The papers' SGD (lr 0.1) diverged to NaN within 30-45 kimg on MNIST here, so gan and cgan
-# default to DCGAN's Adam; `optimizer=sgd, lr=0.1` gives the papers' schedule (lr_decay, momentum
+# The papers' SGD (lr 0.1) diverges to NaN early in an MNIST run here (see the module docstring),
+# so gan and cgan default to DCGAN's Adam; `optimizer=sgd, lr=0.1` gives the papers' schedule (lr_decay, momentum
 # ramp), and lr 0.05 trains it without diverging.
 
 
@@ -472,8 +469,8 @@ class WGANGP(GANRecipe):
     )
     # Its own toy setting (gan_toy.py of the released code: lambda 0.1, "smaller lambda seems to
     # help for toy tasks", Adam betas (0.5, 0.9)); with the image lambda of 10 the critic stays
-    # near-linear on the ring and G collapses (ring8, 400 kimg: 4 modes, 0.9% high quality,
-    # against 8 modes, 60%).
+    # near-linear on the ring and G collapses onto a few modes (benchmarks/RESULTS.md, section
+    # "wgan-gp on 2-D mixtures: the paper's toy penalty").
     points = on_2d_points(images, gp_weight=0.1, betas=(0.5, 0.9))
 
 
