@@ -6,6 +6,7 @@ F.interpolate's nearest mode.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +25,7 @@ needs_nnpack = pytest.mark.skipif(
 def fast_path() -> Iterator[None]:
     equalized.set_cpu_winograd(True)
     yield
-    equalized.set_cpu_winograd(True)
+    equalized.set_cpu_winograd(None)
 
 
 def _critic_with_penalty(fast: bool) -> list[torch.Tensor]:
@@ -90,6 +91,63 @@ def test_graphs_of_weight_gradients_are_refused_with_advice(fast_path: None) -> 
     x = torch.randn(16, 4, 16, 16, requires_grad=True)
     with pytest.raises(RuntimeError, match="set_cpu_winograd"):
         torch.autograd.grad(conv(x).square().sum(), conv.weight, create_graph=True)
+
+
+@pytest.mark.parametrize(
+    ("forced", "avx512", "expected"),
+    [
+        (None, False, True),
+        (None, True, False),
+        (True, True, True),
+        (False, False, False),
+    ],
+)
+def test_the_path_is_on_for_avx2_cpus_unless_forced(
+    forced: bool | None, avx512: bool, expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NNPACK has no AVX-512 kernels, and oneDNN's beat it there.
+    monkeypatch.setattr(equalized, "_has_avx512", lambda: avx512)
+    equalized.set_cpu_winograd(forced)
+    try:
+        assert equalized.cpu_winograd_enabled() is expected
+    finally:
+        equalized.set_cpu_winograd(None)
+
+
+@needs_nnpack
+def test_several_threads_split_the_batch_over_gankits_workers(
+    fast_path: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NNPACK's own pool would spin against OpenMP's; each part runs on one thread instead."""
+    calls: list[tuple[int, str]] = []
+    conv = equalized._nnpack_conv
+
+    def recording(x: torch.Tensor, *args: object) -> torch.Tensor:
+        calls.append((x.shape[0], threading.current_thread().name))
+        return conv(x, *args)
+
+    monkeypatch.setattr(equalized, "_nnpack_conv", recording)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x, w, b = torch.randn(17, 4, 16, 16), torch.randn(5, 4, 3, 3), torch.randn(5)
+        out = equalized.conv2d_same(x, w, b, 1)
+    finally:
+        torch.set_num_threads(threads)
+    expected = F.conv2d(x, w, b, padding=1)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+    assert sorted(size for size, _ in calls) == [8, 9]
+    assert {name.startswith("gankit-nnpack") for _, name in calls} == {True, False}
+
+
+@needs_nnpack
+def test_nnpack_start_leaves_the_thread_count_as_it_was(
+    fast_path: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(equalized, "_nnpack_ready", False)  # start it again
+    assert equalized._nnpack_initialised()
+    assert torch.get_num_threads() == threads
 
 
 def test_upsample2x_equals_nearest_interpolation_with_its_gradients() -> None:

@@ -5,31 +5,56 @@ Weights are stored as N(0, 1) (divided by `lr_multiplier`) and scaled at run tim
 layers. `lr_multiplier` is StyleGAN's mapping-network trick (arXiv:1812.04948, 0.01 there).
 
 CPU fast path (`conv2d_same`): float32 3x3 convolutions at batch >= 16 and maps of at least 16x16
-run their forward pass and their input gradient (itself a 3x3 convolution) through PyTorch's NNPACK
-backend, whose Winograd kernels do these about 1.4-1.9x faster than oneDNN on AVX2 CPUs; weight
-gradients stay with oneDNN. First and second derivatives (the gradient penalties) are those of
-`F.conv2d`; results differ from oneDNN's in float32 rounding only (about 1e-5 relative).
-`set_cpu_winograd(False)` turns the fast path off.
+run their forward pass and their input gradient (itself a 3x3 convolution) through NNPACK's
+Winograd kernels, which do these faster than oneDNN's AVX2 kernels; weight gradients stay with
+oneDNN. First and second derivatives (the gradient penalties) are those of `F.conv2d`; results
+differ from oneDNN's in float32 rounding only (about 1e-5 relative).
+
+By default the path is used only on CPUs whose best PyTorch kernels are AVX2: NNPACK has no
+AVX-512 kernels, and oneDNN's AVX-512 ones are faster there. NNPACK brings its own thread pool,
+whose workers spin after each call and take a core from the OpenMP threads that run every other
+op (and OpenMP's spinning workers take one from NNPACK's); so NNPACK's pool is made
+single-threaded and, with several intra-op threads, the batch is split over gankit's own
+sleeping worker threads instead. `set_cpu_winograd(True/False)` forces the path on or off.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
-from collections.abc import Iterator
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-_cpu_winograd = True
+#: None: decide from the CPU (see the module docstring); True/False: forced on/off.
+_cpu_winograd: bool | None = None
+_nnpack_ready = False
+_nnpack_lock = threading.Lock()
+_workers: ThreadPoolExecutor | None = None
+_nnpack_conv = torch.ops.aten._nnpack_spatial_convolution
 
 
-def set_cpu_winograd(enabled: bool) -> None:
-    """Turn the NNPACK (Winograd) fast path for CPU 3x3 convolutions on or off (default on)."""
+def set_cpu_winograd(enabled: bool | None) -> None:
+    """Force the NNPACK (Winograd) path for CPU 3x3 convolutions on or off; None: by the CPU."""
     global _cpu_winograd
-    _cpu_winograd = bool(enabled)
+    _cpu_winograd = None if enabled is None else bool(enabled)
+
+
+def cpu_winograd_enabled() -> bool:
+    """Whether the NNPACK path is on: as forced, else on AVX2 CPUs (off with AVX-512)."""
+    if _cpu_winograd is not None:
+        return _cpu_winograd
+    return not _has_avx512()
+
+
+@functools.cache
+def _has_avx512() -> bool:
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def conv2d_same(
@@ -47,11 +72,10 @@ def conv2d_same(
 
 
 def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, padding: int) -> bool:
-    # NNPACK only beats oneDNN from 16x16 maps up, and PyTorch uses it only from batch 16 (below,
-    # disabling oneDNN would fall back to its slowest kernels). Autocast and compile keep their own.
+    # NNPACK only beats oneDNN from 16x16 maps and batch 16 up (measured on AVX2 CPUs).
+    # Autocast and compile keep their own kernels.
     return (
-        _cpu_winograd
-        and padding == 1
+        padding == 1
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
@@ -64,19 +88,65 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, padding: int) -> bo
         and x.is_contiguous()
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
-        and torch.backends.nnpack.is_available()
+        and cpu_winograd_enabled()
+        and _nnpack_initialised()
     )
 
 
-@contextlib.contextmanager
-def _nnpack_backend() -> Iterator[None]:
-    # With oneDNN off, PyTorch's own backend choice picks NNPACK for these shapes.
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = previous
+def _nnpack_initialised() -> bool:
+    """Initialise NNPACK once, with a single-threaded pool; False where NNPACK is unavailable.
+
+    PyTorch creates NNPACK's pool at its first call, sized by the intra-op thread count then, and
+    keeps it; a one-thread pool runs on the calling thread and never spins.
+    """
+    global _nnpack_ready
+    if _nnpack_ready:
+        return True
+    with _nnpack_lock:
+        if not _nnpack_ready:
+            if not torch.backends.nnpack.is_available():
+                return False
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                x = torch.zeros(2, 8, 8, 8)
+                _nnpack_conv(x, torch.zeros(8, 8, 3, 3), None, [1, 1], [1, 1])
+            finally:
+                torch.set_num_threads(threads)
+            _nnpack_ready = True
+    return True
+
+
+def _nnpack_same3x3(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """NNPACK's 3x3 'same' convolution, the batch split over the intra-op thread count."""
+    parts = x.tensor_split(min(torch.get_num_threads(), x.shape[0]))
+    if len(parts) == 1:
+        return _nnpack_conv(x, weight, bias, [1, 1], [1, 1])
+    # Worker threads that sleep between calls, unlike NNPACK's pool (see the module docstring);
+    # the caller takes the first part.
+    pool = _worker_pool(len(parts) - 1)
+    rest = [pool.submit(_nnpack_conv, p, weight, bias, [1, 1], [1, 1]) for p in parts[1:]]
+    first = _nnpack_conv(parts[0], weight, bias, [1, 1], [1, 1])
+    return torch.cat([first, *(r.result() for r in rest)])
+
+
+def _forget_workers() -> None:
+    # A forked child (a data-loader worker) has none of its parent's threads.
+    global _workers
+    _workers = None
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
+def _worker_pool(size: int) -> ThreadPoolExecutor:
+    global _workers
+    with _nnpack_lock:
+        if _workers is None or _workers._max_workers < size:
+            _workers = ThreadPoolExecutor(size, thread_name_prefix="gankit-nnpack")
+        return _workers
 
 
 class _Conv3x3(torch.autograd.Function):
@@ -97,8 +167,7 @@ class _Conv3x3(torch.autograd.Function):
         link: torch.Tensor | None,
     ) -> torch.Tensor:
         ctx.save_for_backward(weight)
-        with _nnpack_backend():
-            return F.conv2d(x, weight, bias, padding=1)
+        return _nnpack_same3x3(x, weight, bias)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
