@@ -21,6 +21,7 @@ convolution FLOPs) and compared with a float32 matmul peak measured on the same 
     python benchmarks/throughput.py --rosinality /tmp/refs/rosinality
     python benchmarks/throughput.py --quick
     python benchmarks/throughput.py --device cuda --amp none,bf16 --compile
+    python benchmarks/throughput.py --rosinality PATH --winograd auto,on,off --omp-wait-policy passive
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class BenchConfig:
     max_seconds: float = 120.0  # stop timing once this is spent and MIN_ITERS are done
     count_flops: bool = True
     rosinality: str = ""
+    winograd: str = "auto"  # gankit's CPU NNPACK path: "auto" (by the CPU), "on" or "off"
 
     @property
     def label(self) -> str:
@@ -82,6 +84,8 @@ class BenchConfig:
             extras.append("compile")
         if self.channels_last:
             extras.append("channels_last")
+        if self.winograd != "auto":
+            extras.append(f"winograd-{self.winograd}")
         return f"{self.impl} {self.width} {self.stage} {self.device} {'+'.join(extras)}"
 
 
@@ -320,6 +324,9 @@ def run_worker(cfg: BenchConfig) -> dict[str, Any]:
     device = torch.device(cfg.device)
     with tempfile.TemporaryDirectory() as tmp:
         if cfg.impl == "gankit":
+            from gankit.nn import equalized
+
+            equalized.set_cpu_winograd({"auto": None, "on": True, "off": False}[cfg.winograd])
             step = gankit_step(cfg, device, Path(tmp))
         elif cfg.impl == "rosinality":
             step = rosinality_step(cfg, device)
@@ -381,8 +388,10 @@ def matmul_peak(threads: int, device: str, sizes: tuple[int, ...] = (2048, 4096)
 # ---------------------------------------------------------------------------------------- parent
 
 
-def _subprocess(args: list[str], threads: int) -> dict[str, Any]:
+def _subprocess(args: list[str], threads: int, omp_wait: str = "") -> dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if omp_wait:
+        env["OMP_WAIT_POLICY"] = omp_wait
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
@@ -440,6 +449,7 @@ def format_table(results: list[dict[str, Any]], peak_gflops: float, device: str)
         prec = cfg["amp"] if cfg["amp"] != "none" else "fp32"
         prec += " compile" if cfg["compile"] else ""
         prec += " channels_last" if cfg["channels_last"] else ""
+        prec += f" winograd-{cfg['winograd']}" if cfg.get("winograd", "auto") != "auto" else ""
         head = f"| {cfg['width']} | {cfg['stage']} | {cfg['impl']} | {prec} "
         if "error" in r:
             lines.append(head + f"| failed: {r['error'][:160]} | | | | | | | |")
@@ -477,6 +487,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--channels-last", action="store_true", help="also measure gankit with channels_last"
     )
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p.add_argument(
+        "--winograd",
+        default="auto",
+        help="comma list of auto,on,off: gankit's CPU NNPACK path for 3x3 convolutions "
+        "(auto: on AVX2 CPUs, off with AVX-512)",
+    )
+    p.add_argument(
+        "--omp-wait-policy",
+        default="",
+        choices=["", "active", "passive"],
+        help="OMP_WAIT_POLICY for every measured process, both implementations (default: unset, "
+        "OpenMP's own spin-then-sleep)",
+    )
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--warmup", type=int, default=None, help="untimed iterations (default 2)")
     p.add_argument(
@@ -529,6 +552,9 @@ def main(argv: list[str] | None = None) -> None:
         if bad:
             sys.exit(f"--{key}: unknown {bad}; choose from {list(table)}")
     amps = args.amp.split(",")
+    winograds = args.winograd.split(",")
+    if set(winograds) - {"auto", "on", "off"}:
+        sys.exit(f"--winograd: {args.winograd!r}; give a comma list of auto, on, off")
     common = dict(
         device=args.device,
         threads=args.threads,
@@ -546,7 +572,10 @@ def main(argv: list[str] | None = None) -> None:
                     BenchConfig("rosinality", stage, width, rosinality=args.rosinality, **common)
                 )
             for amp in amps:
-                configs.append(BenchConfig("gankit", stage, width, amp=amp, **common))
+                for wino in winograds:
+                    configs.append(
+                        BenchConfig("gankit", stage, width, amp=amp, winograd=wino, **common)
+                    )
                 if args.channels_last:
                     configs.append(
                         BenchConfig("gankit", stage, width, amp=amp, channels_last=True, **common)
@@ -558,12 +587,18 @@ def main(argv: list[str] | None = None) -> None:
 
     load_before = os.getloadavg()
     started = datetime.datetime.now()
-    peak = _subprocess(["--peak-worker", json.dumps([args.threads, args.device])], args.threads)
+    peak = _subprocess(
+        ["--peak-worker", json.dumps([args.threads, args.device])],
+        args.threads,
+        args.omp_wait_policy,
+    )
     peak_gflops = peak.get("gflops", 0.0)
     print(f"fp32 matmul peak: {peak_gflops:.1f} GFLOP/s", file=sys.stderr)
     results = []
     for cfg in configs:
-        result = _subprocess(["--worker", json.dumps(dataclasses.asdict(cfg))], cfg.threads)
+        result = _subprocess(
+            ["--worker", json.dumps(dataclasses.asdict(cfg))], cfg.threads, args.omp_wait_policy
+        )
         result.setdefault("config", dataclasses.asdict(cfg))
         summary = result.get("error") or f"{result['img_per_s']:.3g} img/s"
         print(f"{cfg.label}: {summary}", file=sys.stderr)
@@ -573,7 +608,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     report = [
         f"- command: `{command}`",
-        f"- machine: {machine_description(args.threads, args.device)}",
+        f"- machine: {machine_description(args.threads, args.device)}; OMP_WAIT_POLICY "
+        f"{args.omp_wait_policy or os.environ.get('OMP_WAIT_POLICY', 'unset')}",
         f"- load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}, "
         f"after: {' / '.join(f'{x:.2f}' for x in load_after)}",
         f"- date: {started:%Y-%m-%d %H:%M}; batch {args.batch}, synthetic data; {warmup} warm-up "
