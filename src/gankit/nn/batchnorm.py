@@ -6,10 +6,9 @@ statistics and samples in eval mode with `running_mean`/`running_var`, an expone
 statistics a poor fit for the weights being sampled:
 
 - they are noisy: with minibatches of 100, the average of a few dozen batch means still moves
-  from step to step, and a deep generator amplifies the error. On `ring8` (modes of std 0.01 on
-  the unit circle) the final G of one run of gankit's default 8-layer MLP put 98.8% of its
-  samples within 3 sigma of a mode with its saved statistics, and 80.9-98.8% with statistics
-  re-drawn the same way from other minibatches (benchmarks/RESULTS.md, "Precise batch-norm
+  from step to step, and a deep generator amplifies the error: on `ring8`, whose modes are
+  narrow, the same weights put very different shares of their samples on the modes depending on
+  which minibatches the statistics came from (benchmarks/RESULTS.md, "Precise batch-norm
   statistics").
 - they belong to G, not G_ema: the moving average copies G's buffers (see `gankit.train.ema`).
 
