@@ -185,3 +185,20 @@ def test_single_stage_runs_write_no_stage_main_grid(ring_run: Path, tmp_path: Pa
     names = sorted(p.name for p in (out / "samples").iterdir())
     assert "final.png" in names and not any(n.startswith("stage-") for n in names)
     assert os.path.exists(out / "samples" / "reals.png")
+
+
+def test_a_closed_pipe_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`gankit list | head -2`: the reader leaving is no error (was `error: Broken pipe`)."""
+    import sys
+
+    from gankit import cli
+
+    def reader_left(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_cmd_list", reader_left)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # main swaps it for os.devnull
+    assert cli.main(["list"]) == 0
+    assert capsys.readouterr().err == ""

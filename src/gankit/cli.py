@@ -65,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunStopped as stop:
         print(f"gankit {args.command}: {stop}", file=sys.stderr)
         return stop.exit_code
+    except BrokenPipeError:  # `gankit list | head`: the reader left, nothing went wrong here
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python flushes stdout at exit)
+        return 0
     except Exception as err:
         if debug:
             raise
