@@ -1,4 +1,4 @@
-# gankit: `make demo` trains ProGAN on the built-in digits (about 6 min on 2 CPU cores); `make test` runs the test suite.
+# gankit: `make demo` trains ProGAN on the built-in digits (about 5 min on 2 CPU cores); `make test` runs the test suite.
 # Both create .venv on first use and install gankit into it (no system packages needed).
 
 PYTHON ?= python3
@@ -17,7 +17,7 @@ DEMO_FLAGS := $(if $(THREADS),--threads $(THREADS)) $(if $(DEVICE),--device $(DE
 
 help:
 	@echo "make install  create .venv and install gankit (TORCH_INDEX=https://download.pytorch.org/whl/cpu: CPU-only PyTorch)"
-	@echo "make demo     install, then train ProGAN 4x4 -> 32x32 on the digits (about 6 min on 2 CPU cores; THREADS=N, DEVICE=cuda)"
+	@echo "make demo     install, then train ProGAN 4x4 -> 32x32 on the digits (about 5 min on 2 CPU cores; THREADS=N, DEVICE=cuda)"
 	@echo "make test     install with the test extras, then run the test suite"
 	@echo "make lint     ruff check and format check"
 
