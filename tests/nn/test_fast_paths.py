@@ -115,18 +115,18 @@ def test_the_path_is_on_for_avx2_cpus_unless_forced(
 
 
 @needs_nnpack
-def test_several_threads_split_the_batch_over_gankits_workers(
+def test_several_threads_split_the_output_channels_over_gankits_workers(
     fast_path: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """NNPACK's own pool would spin against OpenMP's; each part runs on one thread instead."""
-    calls: list[tuple[int, str]] = []
-    conv = equalized._nnpack_conv
+    calls: list[tuple[int, int, str]] = []
+    conv = equalized._plain_conv
 
-    def recording(x: torch.Tensor, *args: object) -> torch.Tensor:
-        calls.append((x.shape[0], threading.current_thread().name))
-        return conv(x, *args)
+    def recording(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        calls.append((x.shape[0], w.shape[0], threading.current_thread().name))
+        return conv(x, w, b)
 
-    monkeypatch.setattr(equalized, "_nnpack_conv", recording)
+    monkeypatch.setattr(equalized, "_plain_conv", recording)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -136,8 +136,21 @@ def test_several_threads_split_the_batch_over_gankits_workers(
         torch.set_num_threads(threads)
     expected = F.conv2d(x, w, b, padding=1)
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
-    assert sorted(size for size, _ in calls) == [8, 9]
-    assert {name.startswith("gankit-nnpack") for _, name in calls} == {True, False}
+    assert sorted((n, c) for n, c, _ in calls) == [(17, 2), (17, 3)]  # the whole batch each
+    assert {name.startswith("gankit-nnpack") for *_, name in calls} == {True, False}
+    assert torch.backends.mkldnn.enabled  # switched back on
+
+
+@needs_nnpack
+def test_the_convolutions_run_on_nnpack_through_public_dispatch(fast_path: None) -> None:
+    conv = EqualConv2d(4, 4, 3)
+    x = torch.randn(16, 4, 16, 16, requires_grad=True)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        conv(x).square().sum().backward()
+    names = [event.name for event in prof.events()]
+    # Forward and input gradient on NNPACK; the weight gradient on the default kernel.
+    assert sum("nnpack_spatial_convolution" in name for name in names) >= 2
+    assert any("convolution_backward" in name for name in names)
 
 
 @needs_nnpack
@@ -145,7 +158,7 @@ def test_nnpack_start_leaves_the_thread_count_as_it_was(
     fast_path: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads = torch.get_num_threads()
-    monkeypatch.setattr(equalized, "_nnpack_ready", False)  # start it again
+    monkeypatch.setattr(equalized, "_nnpack_ready", None)  # start it again
     assert equalized._nnpack_initialised()
     assert torch.get_num_threads() == threads
 

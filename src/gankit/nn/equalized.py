@@ -10,12 +10,18 @@ Winograd kernels, which do these faster than oneDNN's AVX2 kernels; weight gradi
 oneDNN. First and second derivatives (the gradient penalties) are those of `F.conv2d`; results
 differ from oneDNN's in float32 rounding only (about 1e-5 relative).
 
+NNPACK is reached through public API only: with oneDNN switched off (`torch.backends.mkldnn.enabled`)
+and no gradient recorded, `F.conv2d` dispatches a batch of 16 or more to NNPACK. That dispatch is
+checked once with the profiler; where a PyTorch build takes another kernel, the path turns itself
+off, so a change in PyTorch can cost speed but never correctness.
+
 By default the path is used only on CPUs whose best PyTorch kernels are AVX2: NNPACK has no
 AVX-512 kernels, and oneDNN's AVX-512 ones are faster there. NNPACK brings its own thread pool,
 whose workers spin after each call and take a core from the OpenMP threads that run every other
 op (and OpenMP's spinning workers take one from NNPACK's); so NNPACK's pool is made
-single-threaded and, with several intra-op threads, the batch is split over gankit's own
-sleeping worker threads instead. `set_cpu_winograd(True/False)` forces the path on or off.
+single-threaded and, with several intra-op threads, the output channels are split over gankit's
+own sleeping worker threads instead (each part keeps the whole batch, which NNPACK's dispatch
+needs). `set_cpu_winograd(True/False)` forces the path on or off.
 """
 
 from __future__ import annotations
@@ -33,10 +39,9 @@ from torch import nn
 
 #: None: decide from the CPU (see the module docstring); True/False: forced on/off.
 _cpu_winograd: bool | None = None
-_nnpack_ready = False
+_nnpack_ready: bool | None = None  # None: not tried yet
 _nnpack_lock = threading.Lock()
 _workers: ThreadPoolExecutor | None = None
-_nnpack_conv = torch.ops.aten._nnpack_spatial_convolution
 
 
 def set_cpu_winograd(enabled: bool | None) -> None:
@@ -94,42 +99,72 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, padding: int) -> bo
 
 
 def _nnpack_initialised() -> bool:
-    """Initialise NNPACK once, with a single-threaded pool; False where NNPACK is unavailable.
+    """Start NNPACK once, with a single-threaded pool; False where `F.conv2d` does not reach it.
 
     PyTorch creates NNPACK's pool at its first call, sized by the intra-op thread count then, and
     keeps it; a one-thread pool runs on the calling thread and never spins.
     """
     global _nnpack_ready
-    if _nnpack_ready:
-        return True
+    if _nnpack_ready is not None:
+        return _nnpack_ready
     with _nnpack_lock:
-        if not _nnpack_ready:
-            if not torch.backends.nnpack.is_available():
-                return False
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                x = torch.zeros(2, 8, 8, 8)
-                _nnpack_conv(x, torch.zeros(8, 8, 3, 3), None, [1, 1], [1, 1])
-            finally:
-                torch.set_num_threads(threads)
-            _nnpack_ready = True
-    return True
+        if _nnpack_ready is None:
+            _nnpack_ready = torch.backends.nnpack.is_available() and _dispatches_to_nnpack()
+    return _nnpack_ready
+
+
+def _dispatches_to_nnpack() -> bool:
+    """One small convolution on one thread; True when the profiler saw NNPACK run it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x, w = torch.zeros(16, 8, 8, 8), torch.zeros(8, 8, 3, 3)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            _nnpack_call(lambda: _plain_conv(x, w, None))
+    finally:
+        torch.set_num_threads(threads)
+    return any("nnpack_spatial_convolution" in event.name for event in prof.events())
+
+
+def _plain_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    # No graph, on whichever thread runs it: grad mode is per thread, and a convolution that
+    # may need a backward pass is never sent to NNPACK.
+    with torch.no_grad():
+        return F.conv2d(x, weight, bias, padding=1)
+
+
+def _nnpack_call(run: Any) -> Any:
+    """`run()` with oneDNN off, so that `F.conv2d` without a graph picks NNPACK."""
+    enabled = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        return run()
+    finally:
+        torch.backends.mkldnn.enabled = enabled
 
 
 def _nnpack_same3x3(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor:
-    """NNPACK's 3x3 'same' convolution, the batch split over the intra-op thread count."""
-    parts = x.tensor_split(min(torch.get_num_threads(), x.shape[0]))
-    if len(parts) == 1:
-        return _nnpack_conv(x, weight, bias, [1, 1], [1, 1])
+    """NNPACK's 3x3 'same' convolution, the output channels split over the intra-op threads."""
+    parts = min(torch.get_num_threads(), weight.shape[0])
+    if parts == 1:
+        return _nnpack_call(lambda: _plain_conv(x, weight, bias))
+    weights = weight.tensor_split(parts)
+    biases = [None] * parts if bias is None else bias.tensor_split(parts)
     # Worker threads that sleep between calls, unlike NNPACK's pool (see the module docstring);
-    # the caller takes the first part.
-    pool = _worker_pool(len(parts) - 1)
-    rest = [pool.submit(_nnpack_conv, p, weight, bias, [1, 1], [1, 1]) for p in parts[1:]]
-    first = _nnpack_conv(parts[0], weight, bias, [1, 1], [1, 1])
-    return torch.cat([first, *(r.result() for r in rest)])
+    # the caller takes the first part. The whole batch goes to each part: NNPACK's dispatch
+    # needs 16 or more images.
+    pool = _worker_pool(parts - 1)
+
+    def run() -> torch.Tensor:
+        rest = [
+            pool.submit(_plain_conv, x, w, b) for w, b in zip(weights[1:], biases[1:], strict=True)
+        ]
+        first = _plain_conv(x, weights[0], biases[0])
+        return torch.cat([first, *(r.result() for r in rest)], dim=1)
+
+    return _nnpack_call(run)
 
 
 def _forget_workers() -> None:
