@@ -11,9 +11,9 @@ oneDNN. First and second derivatives (the gradient penalties) are those of `F.co
 differ from oneDNN's in float32 rounding only (about 1e-5 relative).
 
 NNPACK is reached through public API only: with oneDNN switched off (`torch.backends.mkldnn.enabled`)
-and no gradient recorded, `F.conv2d` dispatches a batch of 16 or more to NNPACK. That dispatch is
-checked once with the profiler; where a PyTorch build takes another kernel, the path turns itself
-off, so a change in PyTorch can cost speed but never correctness.
+and no gradient recorded, `F.conv2d` dispatches a batch of 16 or more to NNPACK (ATen's
+`use_nnpack` rule). A PyTorch that dispatched otherwise would cost speed, never correctness;
+tests/nn/test_fast_paths.py checks with the profiler that NNPACK runs the convolutions.
 
 By default the path is used only on CPUs whose best PyTorch kernels are AVX2: NNPACK has no
 AVX-512 kernels, and oneDNN's AVX-512 ones are faster there. NNPACK brings its own thread pool,
@@ -99,7 +99,7 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, padding: int) -> bo
 
 
 def _nnpack_initialised() -> bool:
-    """Start NNPACK once, with a single-threaded pool; False where `F.conv2d` does not reach it.
+    """Start NNPACK once, with a single-threaded pool; False where PyTorch has no NNPACK.
 
     PyTorch creates NNPACK's pool at its first call, sized by the intra-op thread count then, and
     keeps it; a one-thread pool runs on the calling thread and never spins.
@@ -109,21 +109,16 @@ def _nnpack_initialised() -> bool:
         return _nnpack_ready
     with _nnpack_lock:
         if _nnpack_ready is None:
-            _nnpack_ready = torch.backends.nnpack.is_available() and _dispatches_to_nnpack()
+            _nnpack_ready = torch.backends.nnpack.is_available()
+            if _nnpack_ready:
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)
+                try:
+                    x, w = torch.zeros(16, 8, 8, 8), torch.zeros(8, 8, 3, 3)
+                    _nnpack_call(lambda: _plain_conv(x, w, None))
+                finally:
+                    torch.set_num_threads(threads)
     return _nnpack_ready
-
-
-def _dispatches_to_nnpack() -> bool:
-    """One small convolution on one thread; True when the profiler saw NNPACK run it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        x, w = torch.zeros(16, 8, 8, 8), torch.zeros(8, 8, 3, 3)
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            _nnpack_call(lambda: _plain_conv(x, w, None))
-    finally:
-        torch.set_num_threads(threads)
-    return any("nnpack_spatial_convolution" in event.name for event in prof.events())
 
 
 def _plain_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
