@@ -28,7 +28,7 @@ from typing import Any, TextIO
 Job = dict[str, Any]
 
 #: The signal a gankit training loop takes as a stop after a snapshot (it is
-#: gankit.train.loop.SOFT_STOP_SIGNAL, named here so that this module imports no torch).
+#: gankit.train.signals.SOFT_STOP_SIGNAL, named here so that this module imports no torch).
 SOFT_STOP_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 
@@ -345,7 +345,7 @@ def _init_worker(stopping: Any) -> None:
     job runs: a SIGINT between jobs would kill the worker, and the pool would wait for its job
     forever. The main process's stop (SIGUSR1, see `_pool_signals`) is kept until a run's
     training loop starts, so a stop sent while a run loads its data still stops that run."""
-    from gankit.train.loop import keep_stop_requests
+    from gankit.train.signals import keep_stop_requests
 
     global _STOPPING
     _STOPPING = stopping

@@ -22,7 +22,8 @@ from gankit.recipes.base import Phase, Recipe, Stage, StepContext
 from gankit.recipes.progan import ProGANRecipe
 from gankit.train.distributed import DistInfo
 from gankit.train.logging import RunLogger
-from gankit.train.loop import SOFT_STOP_SIGNAL, LoopOptions, Trainer, keep_stop_requests
+from gankit.train.loop import LoopOptions, Trainer
+from gankit.train.signals import SOFT_STOP_SIGNAL, keep_stop_requests
 
 
 def _dataset(n: int = 40, res: int = 16) -> ArrayDataset:

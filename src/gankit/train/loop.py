@@ -29,13 +29,13 @@ from gankit.train.distributed import DistInfo, all_reduce_gradients, barrier, br
 from gankit.train.ema import Averages, ema_beta
 from gankit.train.logging import RunLogger
 from gankit.train.options import LoopOptions
-from gankit.train.signals import SOFT_STOP_SIGNAL, graceful_interrupt, keep_stop_requests
+from gankit.train.signals import graceful_interrupt
 from gankit.train.ticks import TickStats, progress_bar, status_line
 from gankit.viz.grid import save_grid
 from gankit.viz.previews import preview_for
 
 Evaluator = Callable[[nn.Module, dict[str, Any]], dict[str, float]]
-__all__ = ["SOFT_STOP_SIGNAL", "LoopOptions", "Trainer", "keep_stop_requests"]
+__all__ = ["LoopOptions", "Trainer"]
 
 
 class Trainer:
