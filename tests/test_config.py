@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -102,6 +103,15 @@ def test_check_value_handles_optional_lists_and_tuples() -> None:
         check_value([1, "a"], list[int], "x")
     with pytest.raises(ConfigError, match="expected 2 items"):
         check_value([1, 2, 3], tuple[float, float], "x")
+
+
+def test_literals_match_by_type_as_well_as_value() -> None:
+    channels = Literal[1, 3] | None
+    assert check_value(3, channels, "c") == 3
+    assert check_value(None, channels, "c") is None
+    for wrong in (True, 3.0, "3", 2):  # True == 1 and 3.0 == 3 in Python, but are no channel count
+        with pytest.raises(ConfigError, match="c: "):
+            check_value(wrong, channels, "c")
 
 
 def test_yaml_round_trip(tmp_path: Path) -> None:

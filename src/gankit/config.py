@@ -120,7 +120,8 @@ def check_value(value: Any, annotation: Any, where: str) -> Any:
                 continue
         raise _type_error(value, _describe(annotation), where)
     if origin is Literal:
-        if value in args:
+        # By type as well as value: True == 1 and 3.0 == 3, but neither is the literal 1 or 3.
+        if any(type(value) is type(arg) and value == arg for arg in args):
             return value
         raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
     if origin in (list, tuple) or annotation in (list, tuple):
