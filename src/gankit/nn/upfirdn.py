@@ -68,7 +68,7 @@ def _pair(value: Factor, name: str) -> tuple[int, int]:
     return pair[0], pair[1]
 
 
-def _padding4(padding: Padding) -> tuple[int, int, int, int]:
+def parse_padding(padding: Padding) -> tuple[int, int, int, int]:
     """(x0, x1, y0, y1) from an int, an (x, y) pair, or the four values."""
     if isinstance(padding, int):
         return padding, padding, padding, padding
@@ -109,7 +109,7 @@ def upfirdn2d(
         f = torch.ones(1, 1, dtype=torch.float32, device=x.device)
     upx, upy = _pair(up, "up")
     downx, downy = _pair(down, "down")
-    px0, px1, py0, py1 = _padding4(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     n, c, h, w = x.shape
 
     if upx > 1 or upy > 1:
@@ -142,7 +142,7 @@ def filter2d(
     gain: float = 1,
 ) -> torch.Tensor:
     """FIR-filter images keeping their size; `padding` is added on top (negative crops)."""
-    px0, px1, py0, py1 = _padding4(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
     pad = [px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2]
     return upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, gain=gain)
@@ -162,7 +162,7 @@ def upsample2d(
     filter keeps a constant image's value.
     """
     upx, upy = _pair(up, "up")
-    px0, px1, py0, py1 = _padding4(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
     pad = [
         px0 + (fw + upx - 1) // 2,
@@ -185,7 +185,7 @@ def downsample2d(
 ) -> torch.Tensor:
     """Downsample images `down` times with a FIR filter: `[N, C, H // down, W // down]`."""
     downx, downy = _pair(down, "down")
-    px0, px1, py0, py1 = _padding4(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
     pad = [
         px0 + (fw - downx + 1) // 2,
