@@ -1,0 +1,499 @@
+"""StyleGAN2 training recipe: Karras et al., "Analyzing and Improving the Image Quality of
+StyleGAN", CVPR 2020, arXiv:1912.04958, trained as the official StyleGAN2-ADA PyTorch code trains
+it (Karras et al. 2020, arXiv:2006.06676; NVlabs/stylegan2-ada-pytorch: train.py,
+training/loss.py, training/training_loop.py).
+
+Every iteration runs the phases G_main, G_reg, D_main, D_reg in the official order:
+
+- G_main: non-saturating loss softplus(-D(G(z))).
+- G_reg (every `G_reg_interval` = 4 iterations): path-length regularisation on a minibatch
+  shrunk by `pl_batch_shrink` = 2: lengths |J_w^T y| with y ~ N(0, I) / sqrt(H * W), the running
+  mean `pl_mean` (decay 0.01, checkpointed), penalty (length - pl_mean)^2 times `pl_weight` = 2.
+- D_main: softplus(D(G(z))) + softplus(-D(x)).
+- D_reg (every `D_reg_interval` = 16 iterations): R1 on the reals, |grad_x D(x)|^2 * gamma / 2.
+
+Lazy regularisation as the official loop does it: each regulariser's loss is multiplied by its
+interval, and the optimizer shared by a net's main and reg phases is built with lr * r and
+betas ** r, r = interval / (interval + 1). An interval of None runs main and reg together in one
+phase (the official `Gboth`/`Dboth`) without that correction. A weight of 0 drops the reg phase
+(officially it runs and does nothing), the correction staying. Style mixing: with probability
+0.9 one crossover index for the whole minibatch, uniform in [1, num_ws), after which the ws of a
+second latent are used; otherwise none. Every call of G's mapping on the first latent updates
+`w_avg` (the official `skip_w_avg_update` only on the mixing latent). Adam betas (0, 0.99), eps
+1e-8; before each step NaN gradients become 0 and +-inf +-1e5 (`GuardedAdam`).
+
+The configurations are train.py's `cfg_specs`: `auto` (the default; batch, minibatch-std group,
+channel base, learning rate, R1 gamma = 0.0002 * res^2 / batch, G_ema half-life, mapping depth as
+functions of resolution and GPU count: `auto_config`) and the presets `stylegan2`, `paper256`,
+`paper512`, `paper1024`, `cifar` (`PRESETS`), each a `TrainingConfig`. `lr`, `r1_gamma`,
+`pl_weight` and `style_mixing_prob` override the configuration's values (the official --gamma
+overrides gamma alone). `plan()` prints every resolved value at the start of a run.
+
+Deviations from the official code, and why:
+
+- A configuration's batch, G_ema half-life and ramp-up, and architecture values (channel base,
+  minibatch-std group, mapping depth, D architecture) are loop and model settings the recipe
+  cannot set: `resolve_config` asks a recipe class for its batch and half-life without the data's
+  resolution. The class defaults (batch 32, half-life 10 kimg, ramp-up 0.05) are `auto`'s at
+  128 px and below on one GPU; `plan()` names the flags that apply a configuration's own values.
+- Gradient accumulation (the official `batch_gpu`) is the loop's business: every phase works
+  on the images the loop hands it (`ctx.batch_size` of them), so the path-length minibatch is
+  that number // `pl_batch_shrink` (officially `batch_gpu // pl_batch_shrink` per round), and
+  `pl_mean` moves once per call as officially once per round.
+- The regularisation phases run in float32 (gankit's rule for penalties); the official code runs
+  them at the networks' mixed precision.
+- The labels of the fakes are those of the real minibatch (the official draws them from the
+  dataset at random): the same distribution, without a second pass over the data.
+- Random numbers (latents, crossover, path-length noise) come from the loop's checkpointed
+  generator rather than torch's global one, so a resumed run continues exactly.
+- The NaN guard lives in the optimizer's `step` (the loop has no hook between backward and
+  step); it runs where the official one does, after the gradients are averaged over processes.
+- The crossover is applied with `torch.where` over the w index rather than a slice assignment:
+  the same values, without reading the index back to the host.
+
+ADA is not wired in here: `augment_pipe` (None by default) is applied to every image D sees,
+reals and fakes, inside R1 too; the signs of D(real) of every D phase are summed on the device
+(`take_real_sign_mean`), and `ada_update` is the official adjustment of p from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from gankit.errors import ConfigError
+from gankit.losses import d_nonsaturating, g_nonsaturating, r1
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext
+from gankit.registry import RECIPES
+
+ConfigName = Literal["auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar"]
+
+#: The official nan_to_num replacement of infinite gradients.
+GRAD_LIMIT = 1e5
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One configuration of the official train.py (`cfg_specs`), with its values resolved."""
+
+    name: str
+    gpus: int  # the GPU count the global batch is split over (official `ref_gpus`)
+    kimg: float
+    batch_size: int  # global minibatch
+    mbstd_group: int  # D's minibatch-standard-deviation group size
+    channel_base: int  # official fmaps * 32768
+    lr: float
+    r1_gamma: float
+    ema_kimg: float  # G_ema half-life
+    ema_rampup: float  # 0: no ramp-up (the official None)
+    mapping_layers: int
+    channel_max: int = 512
+    pl_weight: float = 2.0
+    style_mixing_prob: float = 0.9
+    d_architecture: str = "resnet"
+
+    @property
+    def batch_gpu(self) -> int:
+        """Images per GPU and accumulation round (official `batch_gpu`)."""
+        return self.batch_size // self.gpus
+
+    def items(self) -> list[tuple[str, Any]]:
+        """(name, value) of every field, then batch_gpu: what the run log prints."""
+        values = [(f.name, getattr(self, f.name)) for f in fields(self)]
+        return [*values, ("batch_gpu", self.batch_gpu)]
+
+
+#: The fixed rows of the official table (the `stylegan2` row uses mixed precision there).
+PRESETS: dict[str, TrainingConfig] = {
+    "stylegan2": TrainingConfig(
+        "stylegan2", gpus=8, kimg=25000, batch_size=32, mbstd_group=4, channel_base=32768,
+        lr=0.002, r1_gamma=10.0, ema_kimg=10.0, ema_rampup=0.0, mapping_layers=8,
+    ),
+    "paper256": TrainingConfig(
+        "paper256", gpus=8, kimg=25000, batch_size=64, mbstd_group=8, channel_base=16384,
+        lr=0.0025, r1_gamma=1.0, ema_kimg=20.0, ema_rampup=0.0, mapping_layers=8,
+    ),
+    "paper512": TrainingConfig(
+        "paper512", gpus=8, kimg=25000, batch_size=64, mbstd_group=8, channel_base=32768,
+        lr=0.0025, r1_gamma=0.5, ema_kimg=20.0, ema_rampup=0.0, mapping_layers=8,
+    ),
+    "paper1024": TrainingConfig(
+        "paper1024", gpus=8, kimg=25000, batch_size=32, mbstd_group=4, channel_base=32768,
+        lr=0.002, r1_gamma=2.0, ema_kimg=10.0, ema_rampup=0.0, mapping_layers=8,
+    ),
+    # No path-length regularisation, no style mixing, no residual D (official train.py).
+    "cifar": TrainingConfig(
+        "cifar", gpus=2, kimg=100000, batch_size=64, mbstd_group=32, channel_base=32768,
+        lr=0.0025, r1_gamma=0.01, ema_kimg=500.0, ema_rampup=0.05, mapping_layers=2,
+        pl_weight=0.0, style_mixing_prob=0.0, d_architecture="orig",
+    ),
+}  # fmt: skip
+
+
+def auto_config(resolution: int, gpus: int = 1) -> TrainingConfig:
+    """The official `auto` configuration for `resolution` px on `gpus` GPUs."""
+    if resolution < 4 or gpus < 1:
+        raise ConfigError(
+            f"stylegan2's auto configuration needs a resolution >= 4 and gpus >= 1; got "
+            f"{resolution} and {gpus}"
+        )
+    # Per-GPU batch falls with resolution to bound memory; the total is capped at 64.
+    batch = max(min(gpus * min(4096 // resolution, 32), 64), gpus)
+    return TrainingConfig(
+        "auto",
+        gpus=gpus,
+        kimg=25000,
+        batch_size=batch,
+        mbstd_group=min(batch // gpus, 4),
+        channel_base=32768 if resolution >= 512 else 16384,
+        lr=0.002 if resolution >= 1024 else 0.0025,
+        r1_gamma=0.0002 * resolution**2 / batch,
+        ema_kimg=batch * 10 / 32,
+        ema_rampup=0.05,
+        mapping_layers=2,
+    )
+
+
+def config_for(name: str, resolution: int, gpus: int = 1) -> TrainingConfig:
+    """The configuration `name` (`auto` or a preset) for `resolution` px on `gpus` GPUs."""
+    if name == "auto":
+        return auto_config(resolution, gpus)
+    if name not in PRESETS:
+        raise ConfigError(
+            f"recipe.args.cfg={name!r}: choose auto or one of {', '.join(PRESETS)} "
+            "(the official train.py configurations)"
+        )
+    return PRESETS[name]
+
+
+def lazy_adam_settings(
+    lr: float, betas: tuple[float, float], interval: int | None
+) -> tuple[float, tuple[float, float]]:
+    """Adam's lr and betas for a net regularised every `interval` steps: lr * r, betas ** r with
+    r = interval / (interval + 1), as the official loop corrects them (None: unchanged)."""
+    if interval is None:
+        return lr, (betas[0], betas[1])
+    ratio = interval / (interval + 1)
+    return lr * ratio, (betas[0] ** ratio, betas[1] ** ratio)
+
+
+class GuardedAdam(torch.optim.Adam):
+    """Adam whose `step` first sets NaN gradients to 0 and infinite ones to +-1e5, as the
+    official training loop does before every step, so one bad minibatch cannot write NaN into
+    the weights."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Replace non-finite gradients, then take Adam's step."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    torch.nan_to_num(
+                        param.grad, nan=0.0, posinf=GRAD_LIMIT, neginf=-GRAD_LIMIT, out=param.grad
+                    )
+        return super().step(closure)
+
+
+def mixing_cutoff(num_ws: int, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """The style-mixing crossover for one minibatch, a 0-d int64 tensor: uniform in
+    [1, num_ws) with probability `prob`, else `num_ws` (no mixing), drawn as the official code
+    draws it (the index first, then the coin)."""
+    device = generator.device
+    if num_ws < 2 or prob <= 0:
+        return torch.tensor(num_ws, device=device)
+    cutoff = torch.randint(1, num_ws, (), device=device, generator=generator)
+    coin = torch.rand((), device=device, generator=generator)
+    return torch.where(coin < prob, cutoff, torch.full_like(cutoff, num_ws))
+
+
+def mix_styles(ws: torch.Tensor, ws_mix: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
+    """`ws` `[N, num_ws, w_dim]` with the entries from index `cutoff` on taken from `ws_mix`."""
+    index = torch.arange(ws.shape[1], device=ws.device)
+    return torch.where((index >= cutoff.to(ws.device))[None, :, None], ws_mix, ws)
+
+
+def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """|J_w^T y| per sample `[N]`: the gradient of sum(img * noise) with respect to `ws`
+    `[N, num_ws, w_dim]`, squared, summed over w_dim, averaged over the ws, square-rooted;
+    kept in the graph so the penalty can be back-propagated."""
+    (grad,) = torch.autograd.grad(
+        outputs=(img * noise).sum(), inputs=ws, create_graph=True, only_inputs=True
+    )
+    return grad.float().square().sum(2).mean(1).sqrt()
+
+
+def ada_update(
+    p: torch.Tensor,
+    real_sign_mean: torch.Tensor,
+    target: float,
+    batch_size: int,
+    interval: int = 4,
+    ada_kimg: float = 500.0,
+) -> torch.Tensor:
+    """ADA's augmentation probability after `interval` iterations of `batch_size` images whose
+    mean sign(D(real)) was `real_sign_mean`: p moves by +-(images / (ada_kimg * 1000)) towards
+    the `target` sign, never below 0 (the official adjustment; the lead wires it in)."""
+    step = torch.sign(real_sign_mean - target) * (batch_size * interval) / (ada_kimg * 1000)
+    return (p + step).clamp(min=0.0)
+
+
+@RECIPES.register("stylegan2", kinds=("images",))
+class StyleGAN2Recipe(Recipe):
+    """StyleGAN2 with the official StyleGAN2-ADA training: lazy R1 and path-length penalties,
+    style mixing, and the official configurations (`cfg`)."""
+
+    default_model = "stylegan2"
+    default_batch_size = 32  # the auto configuration at <= 128 px on one GPU
+    default_ema_kimg = 10.0  # its G_ema half-life, batch * 10 / 32
+    default_kimg = 25000.0
+
+    def __init__(
+        self,
+        nets: nn.ModuleDict,
+        batch_size: int,
+        *,
+        cfg: ConfigName = "auto",
+        gpus: int = 1,
+        lr: float | None = None,
+        r1_gamma: float | None = None,
+        pl_weight: float | None = None,
+        style_mixing_prob: float | None = None,
+        betas: tuple[float, float] = (0.0, 0.99),
+        eps: float = 1e-8,
+        G_reg_interval: int | None = 4,
+        D_reg_interval: int | None = 16,
+        pl_decay: float = 0.01,
+        pl_batch_shrink: int = 2,
+    ) -> None:
+        """`cfg` and `gpus` choose the configuration (`config_for`); `lr`, `r1_gamma`,
+        `pl_weight` and `style_mixing_prob` left at None take its values."""
+        super().__init__(nets, batch_size)
+        G, D = nets["G"], nets["D"]
+        given = {"lr": lr, "r1_gamma": r1_gamma, "pl_weight": pl_weight,
+                 "style_mixing_prob": style_mixing_prob}  # fmt: skip
+        base = config_for(cfg, G.img_resolution, gpus)
+        self.config = replace(base, **{k: v for k, v in given.items() if v is not None})
+        self._check(self.config, G_reg_interval, D_reg_interval, pl_batch_shrink)
+        self.betas, self.eps = (float(betas[0]), float(betas[1])), eps
+        self.G_reg_interval, self.D_reg_interval = G_reg_interval, D_reg_interval
+        self.pl_decay, self.pl_batch_shrink = pl_decay, pl_batch_shrink
+        self.pl_mean = torch.zeros([])
+        self.real_signs = torch.zeros([2])  # sum of sign(D(real)) and the count, for ADA
+        #: Applied to every image D sees (reals, fakes, inside R1); ADA's pipe, wired by the caller.
+        self.augment_pipe: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._optimizers = {
+            "G": self._adam(G.parameters(), G_reg_interval),
+            "D": self._adam(D.parameters(), D_reg_interval),
+        }
+
+    @staticmethod
+    def _check(
+        config: TrainingConfig, g_interval: int | None, d_interval: int | None, shrink: int
+    ) -> None:
+        intervals_ok = all(i is None or i >= 1 for i in (g_interval, d_interval))
+        if not intervals_ok or shrink < 1:
+            raise ConfigError(
+                "recipe.args: G_reg_interval and D_reg_interval must be >= 1 (or null: not lazy) "
+                f"and pl_batch_shrink >= 1; got {g_interval}, {d_interval} and {shrink}"
+            )
+        if config.lr <= 0 or min(config.r1_gamma, config.pl_weight) < 0:
+            raise ConfigError(
+                f"recipe.args: lr must be > 0 and r1_gamma, pl_weight >= 0; got lr={config.lr}, "
+                f"r1_gamma={config.r1_gamma}, pl_weight={config.pl_weight}"
+            )
+        if not 0 <= config.style_mixing_prob <= 1:
+            raise ConfigError(
+                f"recipe.args.style_mixing_prob must be in [0, 1]; got {config.style_mixing_prob}"
+            )
+
+    def _adam(self, params: Any, interval: int | None) -> GuardedAdam:
+        lr, betas = lazy_adam_settings(self.config.lr, self.betas, interval)
+        return GuardedAdam(params, lr=lr, betas=betas, eps=self.eps, fused=True)
+
+    @classmethod
+    def default_length_kimg(cls, args: dict[str, Any], facts: Any, batch_size: int) -> float:
+        """The configuration's length (25,000 kimg; cifar 100,000)."""
+        cfg, gpus = args.get("cfg", "auto"), args.get("gpus", 1)
+        return config_for(cfg, facts.resolution, gpus).kimg
+
+    # ------------------------------------------------------------------ phases
+
+    def phases(self) -> list[Phase]:
+        """G_main, G_reg, D_main, D_reg (the official order); a reg phase only when lazy and
+        its weight is not 0."""
+        phases = [Phase("G_main", "G", self.g_main)]
+        if self.G_reg_interval is not None and self.config.pl_weight:
+            phases.append(
+                Phase("G_reg", "G", self.g_reg, every=self.G_reg_interval, autocast=False)
+            )
+        phases.append(Phase("D_main", "D", self.d_main))
+        if self.D_reg_interval is not None and self.config.r1_gamma:
+            phases.append(
+                Phase("D_reg", "D", self.d_reg, every=self.D_reg_interval, autocast=False)
+            )
+        return phases
+
+    @staticmethod
+    def labels(batch: Batch, ctx: StepContext) -> torch.Tensor | None:
+        """The minibatch's labels for a conditional G/D (None when unconditional)."""
+        if not ctx.G.c_dim:
+            return None
+        if "label" not in batch:
+            raise ConfigError(
+                "stylegan2's networks are conditional but the data has no labels; use labelled "
+                "data or a model with c_dim 0"
+            )
+        return batch["label"]
+
+    def run_generator(
+        self, ctx: StepContext, z: torch.Tensor, c: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """G(z) with style mixing: (images `[N, C, H, W]`, the ws that made them)."""
+        G = ctx.G
+        ws = G.mapping(z, c, update_emas=True)
+        if self.config.style_mixing_prob > 0:
+            cutoff = mixing_cutoff(ws.shape[1], self.config.style_mixing_prob, ctx.generator)
+            z_mix = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=ctx.generator)
+            ws = mix_styles(ws, G.mapping(z_mix, c, update_emas=False), cutoff)
+        return G.synthesis(ws), ws
+
+    def run_discriminator(
+        self, ctx: StepContext, img: torch.Tensor, c: torch.Tensor | None
+    ) -> torch.Tensor:
+        """D's logits for `img`, through `augment_pipe` when one is set."""
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        return ctx.D(img, c)
+
+    def g_main(self, batch: Batch, ctx: StepContext) -> Logs:
+        """softplus(-D(G(z))); with G_reg_interval None, plus the path-length loss."""
+        c = self.labels(batch, ctx)
+        z = ctx.latents(ctx.batch_size)
+        img, _ = self.run_generator(ctx, z, c)
+        fake_logits = self.run_discriminator(ctx, img, c)
+        logs = {"loss": g_nonsaturating(fake_logits).float(), "fake": fake_logits.detach().mean()}
+        if self.G_reg_interval is None and self.config.pl_weight:
+            with ctx.full_precision():
+                reg = self.path_length_loss(ctx, z, c, gain=1)
+            logs = {**reg, "loss": logs["loss"] + reg["loss"], "fake": logs["fake"]}
+        return logs
+
+    def g_reg(self, batch: Batch, ctx: StepContext) -> Logs:
+        """The path-length loss times the interval, on fresh latents."""
+        c = self.labels(batch, ctx)
+        z = ctx.latents(ctx.batch_size)
+        return self.path_length_loss(ctx, z, c, gain=self.G_reg_interval or 1)
+
+    def path_length_loss(
+        self, ctx: StepContext, z: torch.Tensor, c: torch.Tensor | None, gain: int
+    ) -> Logs:
+        """pl_weight * (|J_w^T y| - pl_mean)^2 on the first N // pl_batch_shrink latents, times
+        `gain`; pl_mean moves towards the minibatch's mean length first."""
+        n = max(z.shape[0] // self.pl_batch_shrink, 1)
+        img, ws = self.run_generator(ctx, z[:n], None if c is None else c[:n])
+        noise = torch.randn(img.shape, device=img.device, generator=ctx.generator)
+        noise = noise / math.sqrt(img.shape[2] * img.shape[3])
+        lengths = path_lengths(img, ws, noise)
+        if self.pl_mean.device != lengths.device:
+            self.pl_mean = self.pl_mean.to(lengths.device)
+        # As officially, the penalty's target depends on this minibatch too (no detach).
+        pl_mean = self.pl_mean.lerp(lengths.mean(), self.pl_decay)
+        self.pl_mean.copy_(pl_mean.detach())
+        penalty = (lengths - pl_mean).square()
+        loss = penalty.mean() * self.config.pl_weight * gain
+        return {"loss": loss, "pl_penalty": penalty.detach().mean(), "pl_mean": pl_mean.detach()}
+
+    def d_main(self, batch: Batch, ctx: StepContext) -> Logs:
+        """softplus(D(G(z))) + softplus(-D(x)); with D_reg_interval None, plus R1."""
+        real, c = batch["img"], self.labels(batch, ctx)
+        with torch.no_grad():
+            fake, _ = self.run_generator(ctx, ctx.latents(real.shape[0]), c)
+        fake_logits = self.run_discriminator(ctx, fake, c)
+        both = self.D_reg_interval is None and self.config.r1_gamma > 0
+        real = real.detach().requires_grad_(both)
+        real_logits = self.run_discriminator(ctx, real, c)
+        self._count_signs(real_logits)
+        loss = d_nonsaturating(real_logits, fake_logits).float()
+        logs = {"real": real_logits.detach().mean(), "fake": fake_logits.detach().mean()}
+        if both:
+            with ctx.full_precision():
+                penalty = r1(real_logits, real)
+            loss = loss + penalty.mean() * (self.config.r1_gamma / 2)
+            logs["r1"] = penalty.detach().mean()
+        return {"loss": loss, **logs}
+
+    def d_reg(self, batch: Batch, ctx: StepContext) -> Logs:
+        """R1 on the reals, |grad_x D(x)|^2 * gamma / 2, times the interval."""
+        c = self.labels(batch, ctx)
+        real = batch["img"].detach().float().requires_grad_(True)
+        real_logits = self.run_discriminator(ctx, real, c)
+        self._count_signs(real_logits)
+        penalty = r1(real_logits, real)
+        gain = self.D_reg_interval or 1
+        loss = penalty.mean() * (self.config.r1_gamma / 2) * gain
+        return {"loss": loss, "r1": penalty.detach().mean()}
+
+    def _count_signs(self, real_logits: torch.Tensor) -> None:
+        if self.real_signs.device != real_logits.device:
+            self.real_signs = self.real_signs.to(real_logits.device)
+        signs = real_logits.detach().float().sign()
+        self.real_signs += torch.stack([signs.sum(), signs.new_tensor(float(signs.numel()))])
+
+    def take_real_sign_mean(self) -> torch.Tensor:
+        """The mean sign(D(real)) over the D phases since the last call (0-d, on the device; 0
+        when none ran), and a fresh count: ADA's overfitting heuristic r_t."""
+        total, count = self.real_signs.unbind()
+        mean = total / count.clamp(min=1.0)
+        self.real_signs = torch.zeros_like(self.real_signs)
+        return mean
+
+    # ------------------------------------------------------------------ state and log
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pl_mean": self.pl_mean.detach().cpu().clone(),
+                "real_signs": self.real_signs.detach().cpu().clone()}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        device = self.pl_mean.device
+        self.pl_mean = torch.as_tensor(state.get("pl_mean", 0.0), dtype=torch.float32).to(device)
+        signs = state.get("real_signs", torch.zeros([2]))
+        self.real_signs = torch.as_tensor(signs, dtype=torch.float32).to(device)
+
+    def describe(self) -> str:
+        s = self.config
+        g_lr, g_betas = lazy_adam_settings(s.lr, self.betas, self.G_reg_interval)
+        d_lr, d_betas = lazy_adam_settings(s.lr, self.betas, self.D_reg_interval)
+        return (
+            f"stylegan2 ({s.name} configuration): non-saturating loss; R1 gamma {s.r1_gamma:g} "
+            f"every {self._every(self.D_reg_interval)}; path length weight {s.pl_weight:g} "
+            f"(decay {self.pl_decay:g}, batch / {self.pl_batch_shrink}) every "
+            f"{self._every(self.G_reg_interval)}; style mixing {s.style_mixing_prob:g}; Adam "
+            f"lr {s.lr:g} betas {self.betas} eps {self.eps:g}, lazy-corrected to G lr "
+            f"{g_lr:.6g} betas ({g_betas[0]:.6g}, {g_betas[1]:.6g}), D lr {d_lr:.6g} betas "
+            f"({d_betas[0]:.6g}, {d_betas[1]:.6g})"
+        )
+
+    @staticmethod
+    def _every(interval: int | None) -> str:
+        return "step (not lazy)" if interval is None else f"{interval} steps"
+
+    def plan(self, total_nimg: int) -> str:
+        """Every value of the resolved configuration, and the flags that give this run the
+        ones the loop and the model own where it differs."""
+        s = self.config
+        values = ", ".join(
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()
+        )
+        text = f"stylegan2 configuration {s.name} at {self.nets['G'].img_resolution} px: {values}"
+        flags = [f"--batch {s.batch_size}"] if self.batch_size != s.batch_size else []
+        flags += [f"--ema-kimg {s.ema_kimg:g}", f"--ema-rampup {s.ema_rampup:g}"]
+        return (
+            f"{text}. This run's batch is {self.batch_size}; the configuration's loop and model "
+            f"values are applied with {' '.join(flags)} and model.arch set to its channel_base, "
+            "channel_max, minibatch-std group and mapping depth (the run's own are in config.yaml)"
+        )

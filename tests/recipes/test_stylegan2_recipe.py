@@ -1,0 +1,377 @@
+"""The StyleGAN2 recipe: the official configurations, lazy-regularisation Adam settings, R1 and
+path length against independent computations, style mixing, the NaN guard, and training steps.
+
+The maths runs on tiny stand-in networks with the StyleGAN2 API (a linear mapping, a small
+nonlinear synthesis, a linear D), so it does not depend on the real networks' details.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from gankit.data.base import ArrayDataset
+from gankit.errors import ConfigError
+from gankit.recipes.base import Stage, StepContext
+from gankit.recipes.stylegan2 import (
+    PRESETS,
+    GuardedAdam,
+    StyleGAN2Recipe,
+    ada_update,
+    auto_config,
+    config_for,
+    lazy_adam_settings,
+    mix_styles,
+    mixing_cutoff,
+    path_lengths,
+)
+from gankit.train.distributed import DistInfo
+from gankit.train.logging import RunLogger
+from gankit.train.loop import LoopOptions, Trainer
+
+Z_DIM, W_DIM, NUM_WS, RES, CHANNELS = 6, 5, 4, 8, 1
+
+
+class TinyMapping(nn.Module):
+    """z -> w, broadcast to every layer; `w_avg` tracked with beta 0.995 as the real one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(Z_DIM, W_DIM)
+        self.register_buffer("w_avg", torch.zeros(W_DIM))
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
+        w = self.fc(z)
+        if update_emas:
+            self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, 0.995))
+        return w[:, None].repeat(1, NUM_WS, 1)
+
+
+class TinySynthesis(nn.Module):
+    """ws -> tanh(sum_i ws_i A_i): nonlinear, and each w entry acts differently."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(NUM_WS, W_DIM, CHANNELS * RES * RES) * 0.3)
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+        x = torch.einsum("niw,iwp->np", ws, self.weight.to(ws.dtype))
+        return torch.tanh(x).view(-1, CHANNELS, RES, RES)
+
+
+class TinyG(nn.Module):
+    """A stand-in with the StyleGAN2 generator's API."""
+
+    z_dim, c_dim, w_dim, num_ws = Z_DIM, 0, W_DIM, NUM_WS
+    img_resolution, img_channels = RES, CHANNELS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mapping, self.synthesis = TinyMapping(), TinySynthesis()
+
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor | None = None, **kwargs: object
+    ) -> torch.Tensor:
+        return self.synthesis(self.mapping(z, c))
+
+
+class LinearD(nn.Module):
+    """D(x) = w . x, logits `[N, 1]`."""
+
+    img_resolution = RES
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(CHANNELS * RES * RES, 1)
+
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(img.flatten(1))
+
+
+def _nets() -> nn.ModuleDict:
+    torch.manual_seed(0)
+    return nn.ModuleDict({"G": TinyG(), "D": LinearD()})
+
+
+def _ctx(nets: nn.ModuleDict, seed: int = 1, batch: int = 4) -> StepContext:
+    return StepContext(
+        nets=nets, stage=Stage(RES, batch_size=batch), batch_size=batch,
+        device=torch.device("cpu"), generator=torch.Generator().manual_seed(seed), cur_nimg=0,
+    )  # fmt: skip
+
+
+def _reals(n: int = 4) -> dict[str, torch.Tensor]:
+    return {"img": torch.randn(n, CHANNELS, RES, RES, generator=torch.Generator().manual_seed(9))}
+
+
+# ---------------------------------------------------------------------- configurations
+
+
+@pytest.mark.parametrize(
+    ("res", "gpus", "batch", "mbstd", "base", "lr", "gamma", "ema"),
+    [  # train.py's auto rules, evaluated by hand
+        (32, 1, 32, 4, 16384, 0.0025, 0.0002 * 32**2 / 32, 10.0),
+        (256, 1, 16, 4, 16384, 0.0025, 0.0002 * 256**2 / 16, 5.0),
+        (128, 4, 64, 4, 16384, 0.0025, 0.0002 * 128**2 / 64, 20.0),
+        (512, 2, 16, 4, 32768, 0.0025, 0.0002 * 512**2 / 16, 5.0),
+        (1024, 8, 32, 4, 32768, 0.002, 0.0002 * 1024**2 / 32, 10.0),
+        (1024, 1, 4, 4, 32768, 0.002, 0.0002 * 1024**2 / 4, 1.25),
+    ],
+)
+def test_auto_configuration_follows_the_official_rules(
+    res: int, gpus: int, batch: int, mbstd: int, base: int, lr: float, gamma: float, ema: float
+) -> None:
+    c = auto_config(res, gpus)
+    assert (c.batch_size, c.mbstd_group, c.channel_base, c.channel_max) == (batch, mbstd, base, 512)
+    assert c.lr == lr and c.r1_gamma == pytest.approx(gamma) and c.ema_kimg == ema
+    assert (c.ema_rampup, c.mapping_layers, c.kimg, c.batch_gpu) == (0.05, 2, 25000, batch // gpus)
+    assert (c.pl_weight, c.style_mixing_prob, c.d_architecture) == (2.0, 0.9, "resnet")
+
+
+def test_presets_hold_the_official_table() -> None:
+    # (ref_gpus, kimg, mb, mbstd, fmaps * 32768, lrate, gamma, ema, ramp, map) from train.py
+    table = {
+        "stylegan2": (8, 25000, 32, 4, 32768, 0.002, 10, 10, 0, 8),
+        "paper256": (8, 25000, 64, 8, 16384, 0.0025, 1, 20, 0, 8),
+        "paper512": (8, 25000, 64, 8, 32768, 0.0025, 0.5, 20, 0, 8),
+        "paper1024": (8, 25000, 32, 4, 32768, 0.002, 2, 10, 0, 8),
+        "cifar": (2, 100000, 64, 32, 32768, 0.0025, 0.01, 500, 0.05, 2),
+    }
+    assert set(PRESETS) == set(table)
+    for name, row in table.items():
+        c = config_for(name, resolution=64, gpus=3)  # presets ignore both
+        got = (c.gpus, c.kimg, c.batch_size, c.mbstd_group, c.channel_base, c.lr, c.r1_gamma,
+               c.ema_kimg, c.ema_rampup, c.mapping_layers)  # fmt: skip
+        assert got == row, name
+    cifar = PRESETS["cifar"]
+    assert (cifar.pl_weight, cifar.style_mixing_prob, cifar.d_architecture) == (0, 0, "orig")
+    assert PRESETS["stylegan2"].batch_gpu == 4 and cifar.batch_gpu == 32
+    with pytest.raises(ConfigError, match="paper256"):
+        config_for("paper128", 128)
+
+
+def test_plan_prints_every_resolved_value_and_the_flags_for_this_run() -> None:
+    recipe = StyleGAN2Recipe(_nets(), 8)
+    plan = recipe.plan(1000)
+    for field in ("batch_size 32", "mbstd_group 4", "channel_base 16384", "lr 0.0025",
+                  "r1_gamma 0.0004", "ema_kimg 10", "ema_rampup 0.05", "mapping_layers 2",
+                  "batch_gpu 32", "pl_weight 2", "style_mixing_prob 0.9", "--batch 32"):  # fmt: skip
+        assert field in plan, field  # r1_gamma: 0.0002 * 8^2 / 32, the auto rule at 8 px
+    assert "R1 gamma 0.0004 every 16 steps" in recipe.describe()
+    assert StyleGAN2Recipe.default_length_kimg({"cfg": "cifar"}, _Facts(), 32) == 100000
+    assert StyleGAN2Recipe.default_length_kimg({}, _Facts(), 32) == 25000
+
+
+class _Facts:
+    resolution = 32
+
+
+# ---------------------------------------------------------------------- optimizers and phases
+
+
+def test_lazy_regularisation_corrects_learning_rates_and_betas() -> None:
+    recipe = StyleGAN2Recipe(_nets(), 4)
+    g, d = recipe.optimizers()["G"].param_groups[0], recipe.optimizers()["D"].param_groups[0]
+    assert g["lr"] == pytest.approx(0.0025 * 4 / 5) and d["lr"] == pytest.approx(0.0025 * 16 / 17)
+    assert g["betas"] == pytest.approx((0.0, 0.99**0.8))
+    assert d["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
+    assert g["eps"] == 1e-8 and isinstance(recipe.optimizers()["G"], GuardedAdam)
+    assert lazy_adam_settings(0.002, (0.5, 0.99), None) == (0.002, (0.5, 0.99))
+    phases = recipe.phases()
+    assert [(p.name, p.optimizer, p.every) for p in phases] == [
+        ("G_main", "G", 1), ("G_reg", "G", 4), ("D_main", "D", 1), ("D_reg", "D", 16),
+    ]  # fmt: skip
+    assert [p.autocast for p in phases] == [True, False, True, False]
+
+
+def test_cifar_drops_path_length_and_style_mixing_but_keeps_the_correction() -> None:
+    recipe = StyleGAN2Recipe(_nets(), 4, cfg="cifar")
+    assert [p.name for p in recipe.phases()] == ["G_main", "D_main", "D_reg"]
+    assert recipe.optimizers()["G"].param_groups[0]["lr"] == pytest.approx(0.0025 * 0.8)
+    not_lazy = StyleGAN2Recipe(_nets(), 4, G_reg_interval=None, D_reg_interval=None, lr=1e-3)
+    assert [p.name for p in not_lazy.phases()] == ["G_main", "D_main"]
+    assert not_lazy.optimizers()["D"].param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ConfigError, match="G_reg_interval"):
+        StyleGAN2Recipe(_nets(), 4, G_reg_interval=0)
+
+
+def test_guarded_adam_replaces_nan_and_inf_gradients_before_the_step() -> None:
+    bad = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.5])
+    clean = torch.tensor([0.0, 1e5, -1e5, 0.5])
+    a, b = nn.Parameter(torch.ones(4)), nn.Parameter(torch.ones(4))
+    guarded = GuardedAdam([a], lr=0.1, betas=(0.0, 0.99), fused=True)
+    plain = torch.optim.Adam([b], lr=0.1, betas=(0.0, 0.99))
+    a.grad, b.grad = bad.clone(), clean.clone()
+    guarded.step()
+    plain.step()
+    assert torch.equal(a.grad, clean)
+    torch.testing.assert_close(a.detach(), b.detach())
+    assert a[0].item() == 1.0 and a[1].item() < 1.0  # NaN -> 0 leaves the weight alone
+
+
+# ---------------------------------------------------------------------- penalties
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_r1_of_a_linear_critic_is_its_squared_weight_norm(scale: float) -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4, r1_gamma=0.3)
+    if scale != 1.0:  # the augmentation hook is inside R1 too: D(a x) has gradient a w
+        recipe.augment_pipe = lambda img: img * scale
+    logs = recipe.d_reg(_reals(), _ctx(nets))
+    w2 = nets["D"].fc.weight.detach().square().sum()
+    torch.testing.assert_close(logs["r1"], scale**2 * w2)
+    torch.testing.assert_close(logs["loss"], 0.3 / 2 * 16 * scale**2 * w2)
+    assert recipe.take_real_sign_mean().abs() <= 1
+    assert recipe.take_real_sign_mean() == 0  # reset by the first call
+
+
+def _finite_difference_lengths(
+    synthesis: nn.Module, ws: torch.Tensor, noise: torch.Tensor, eps: float = 1e-6
+) -> torch.Tensor:
+    """|d sum(img * noise) / d ws| per sample, by central differences in float64."""
+    synthesis = synthesis.double()
+    grad = torch.zeros_like(ws)
+    with torch.no_grad():
+        for index in np.ndindex(*ws.shape):
+            step = torch.zeros_like(ws)
+            step[index] = eps
+            plus = (synthesis(ws + step) * noise).sum()
+            minus = (synthesis(ws - step) * noise).sum()
+            grad[index] = (plus - minus) / (2 * eps)
+    return grad.square().sum(2).mean(1).sqrt()
+
+
+def test_path_lengths_match_finite_differences() -> None:
+    nets = _nets()
+    ws = torch.randn(3, NUM_WS, W_DIM, dtype=torch.float64, requires_grad=True)
+    synthesis = nets["G"].synthesis.double()
+    img = synthesis(ws)
+    noise = torch.randn(img.shape, dtype=torch.float64) / RES
+    expected = _finite_difference_lengths(synthesis, ws.detach(), noise)
+    torch.testing.assert_close(path_lengths(img, ws, noise).double(), expected, rtol=1e-5, atol=0)
+
+
+def test_path_length_phase_against_an_independent_computation() -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4, style_mixing_prob=0.0, pl_weight=2.0)
+    recipe.pl_mean = torch.tensor(0.3)
+    reference = copy.deepcopy(nets["G"])
+    logs = recipe.g_reg({}, _ctx(nets, seed=5))
+    logs["loss"].backward()
+    # Redraw the phase's random numbers in its order: 4 latents, then noise for the first 2.
+    generator = torch.Generator().manual_seed(5)
+    z = torch.randn(4, Z_DIM, generator=generator)[:2]
+    noise = torch.randn(2, CHANNELS, RES, RES, generator=generator) / math.sqrt(RES * RES)
+    G = _nets()["G"].double()
+    ws = G.mapping(z.double())
+    lengths = _finite_difference_lengths(G.synthesis, ws, noise.double())
+    pl_mean = 0.3 + 0.01 * (lengths.mean() - 0.3)
+    expected = 2.0 * 4 * (lengths - pl_mean).square().mean()  # weight 2, times the interval 4
+    torch.testing.assert_close(logs["loss"].double(), expected, rtol=1e-4, atol=0)
+    torch.testing.assert_close(recipe.pl_mean.double(), pl_mean, rtol=1e-5, atol=0)
+    # The gradient, by plain autograd: pl_mean's dependence on this minibatch is kept.
+    ws = reference.mapping(z)
+    img = reference.synthesis(ws)
+    (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
+    plain = grad.square().sum(2).mean(1).sqrt()
+    (8 * (plain - (0.3 + 0.01 * (plain.mean() - 0.3))).square().mean()).backward()
+    for mine, theirs in zip(nets["G"].parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(mine.grad, theirs.grad)
+    assert recipe.state_dict()["pl_mean"] == recipe.pl_mean
+    fresh = StyleGAN2Recipe(_nets(), 4)
+    fresh.load_state_dict(recipe.state_dict())
+    assert torch.equal(fresh.pl_mean, recipe.pl_mean)
+    # The first mapping call of each phase tracks w_avg; the mixing latent's would not.
+    assert nets["G"].mapping.w_avg.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------- style mixing
+
+
+def test_the_crossover_is_uniform_in_1_to_num_ws_with_probability_0_9() -> None:
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.stack([mixing_cutoff(5, 0.9, generator) for _ in range(20000)])
+    counts = torch.bincount(draws, minlength=6)[1:].numpy()
+    expected = 20000 * np.array([0.9 / 4] * 4 + [0.1])  # cutoffs 1..4, then 5 = no mixing
+    assert stats.chisquare(counts, expected).pvalue > 1e-3
+    assert mixing_cutoff(5, 0.0, generator) == 5 and mixing_cutoff(1, 0.9, generator) == 1
+    ones = torch.stack([mixing_cutoff(5, 1.0, generator) for _ in range(200)])
+    assert ones.min() >= 1 and ones.max() <= 4
+
+
+def test_mixing_takes_the_second_ws_from_the_cutoff_on() -> None:
+    ws, ws_mix = torch.zeros(2, 5, 3), torch.ones(2, 5, 3)
+    mixed = mix_styles(ws, ws_mix, torch.tensor(2))
+    assert mixed[:, :2].eq(0).all() and mixed[:, 2:].eq(1).all()
+    assert torch.equal(mix_styles(ws, ws_mix, torch.tensor(5)), ws)
+
+
+def test_generator_mixes_two_latents_at_the_drawn_crossover() -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4, style_mixing_prob=1.0)
+    z = torch.randn(3, Z_DIM)
+    _, ws = recipe.run_generator(_ctx(nets, seed=3), z, None)
+    generator = torch.Generator().manual_seed(3)
+    cutoff = int(mixing_cutoff(NUM_WS, 1.0, generator))
+    z_mix = torch.randn(z.shape, generator=generator)
+    mapping = nets["G"].mapping
+    torch.testing.assert_close(ws[:, :cutoff], mapping(z)[:, :cutoff])
+    torch.testing.assert_close(ws[:, cutoff:], mapping(z_mix)[:, cutoff:])
+
+
+def test_ada_update_moves_p_by_the_official_step() -> None:
+    p = torch.tensor(0.1)
+    up = ada_update(p, torch.tensor(0.8), target=0.6, batch_size=32)
+    torch.testing.assert_close(up, torch.tensor(0.1 + 32 * 4 / 500_000))
+    assert ada_update(torch.tensor(0.0), torch.tensor(0.2), 0.6, 32) == 0  # never below 0
+
+
+# ---------------------------------------------------------------------- training
+
+
+def _trainer(tmp_path: Path, amp: str) -> Trainer:
+    nets = _nets()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, CHANNELS, RES, RES), dtype=np.uint8)
+    dataset = ArrayDataset(images, np.zeros(16, dtype=np.int64), name="noise", num_classes=1)
+    options = LoopOptions(
+        total_kimg=1.0, ema_kimg=10.0, ema_rampup=0.05, tick_kimg=1.0, snapshot_kimg=0.0,
+        sample_kimg=0.0, device=torch.device("cpu"), amp=amp, grid_size=4, progress=False,
+    )  # fmt: skip
+    recipe = StyleGAN2Recipe(nets, 4)
+    logger = RunLogger(tmp_path, enabled=False)
+    return Trainer(nets, recipe, dataset, tmp_path, options, DistInfo(), logger)
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_training_steps_fire_every_phase_at_its_interval(amp: str, tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, amp)
+    before = {k: [p.detach().clone() for p in n.parameters()] for k, n in trainer.nets.items()}
+    for _ in range(17):
+        trainer.step()
+    counts = {key: len(values) for key, values in trainer.tick_logs.items()}
+    # Iterations 0..16: the main phases every time, G_reg at 0, 4, 8, 12, 16, D_reg at 0 and 16.
+    assert counts["G_main/loss"] == counts["D_main/loss"] == 17
+    assert counts["G_reg/loss"] == 5 and counts["D_reg/loss"] == 2
+    for values in trainer.tick_logs.values():
+        assert all(torch.isfinite(v).all() for v in values)
+    for name, net in trainer.nets.items():
+        assert any(
+            not torch.equal(b, a) for b, a in zip(before[name], net.parameters(), strict=True)
+        ), name
+    assert trainer.recipe.pl_mean > 0
