@@ -170,6 +170,7 @@ def test_help_explains_the_commands(capsys: pytest.CaptureFixture) -> None:
         (["--set", "model.arch.chanel_max=4"], r"model\.arch\.'chanel_max'.*Did you mean"),
         (["--resolution", "24"], r"power-of-two resolution"),
         (["--threads", "0"], r"train\.threads must be >= 1"),
+        (["--batch-gpu", "-1"], r"train\.batch_gpu must be 0 \(the whole batch at once\) or more"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(

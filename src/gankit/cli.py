@@ -190,6 +190,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--batch", type=int, metavar="N", help="global minibatch size (default: the recipe's)"
     )
     g.add_argument(
+        "--batch-gpu",
+        type=int,
+        metavar="N",
+        help="images per forward pass on each device: a larger batch runs in rounds whose "
+        "gradients add up to the whole batch's (gradient accumulation; default: all at once)",
+    )
+    g.add_argument(
         "--max-minutes",
         type=float,
         metavar="M",
@@ -271,6 +278,7 @@ _TRAIN_FLAGS = {
     "model": "model.name",
     "kimg": "train.kimg",
     "batch": "train.batch_size",
+    "batch_gpu": "train.batch_gpu",
     "out": "train.out",
     "seed": "train.seed",
     "ema_kimg": "train.ema_kimg",

@@ -65,6 +65,8 @@ class TrainConfig:
     out: str = "runs/run"
     kimg: float | None = None
     batch_size: int | None = None
+    #: Images per forward pass on each device (gradient accumulation); 0: the whole batch at once.
+    batch_gpu: int = 0
     seed: int = 0
     device: str = "auto"
     threads: int | None = None  # torch's CPU threads (None: PyTorch's default, one per core)

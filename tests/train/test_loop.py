@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,70 @@ def test_phases_fire_at_their_intervals_and_after_step_runs(tmp_path: Path) -> N
     ).run()
     assert recipe.calls == {"D_main": 10, "G_main": 4}  # iterations 0..9; G at 0, 3, 6, 9
     assert max(p.abs().max().item() for p in nets["D"].parameters()) <= 0.01
+
+
+class _CriticOnlyRecipe(Recipe):
+    """One deterministic phase on the reals (no random draws), recording the rounds it sees."""
+
+    def __init__(self, nets: nn.ModuleDict, loss: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__(nets, batch_size=8)
+        self.loss, self.rounds = loss, []
+        self._optimizers = {"D": torch.optim.SGD(nets["D"].parameters(), lr=0.5)}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("D_main", "D", self._d, clean_grads=True)]
+
+    def _d(self, batch: dict, ctx: StepContext) -> dict:
+        self.rounds.append((len(batch["img"]), ctx.batch_size))
+        return {"loss": self.loss(ctx.D(batch["img"].flatten(1)))}
+
+
+def _critic_trainer(
+    run_dir: Path, loss: Callable[[torch.Tensor], torch.Tensor], batch_gpu: int = 0
+) -> tuple[Trainer, _CriticOnlyRecipe]:
+    torch.manual_seed(0)
+    nets = nn.ModuleDict({"D": nn.Sequential(nn.Linear(256, 4), nn.Tanh(), nn.Linear(4, 1))})
+    recipe = _CriticOnlyRecipe(nets, loss)
+    options = LoopOptions(
+        total_kimg=1.0, ema_kimg=0.0, tick_kimg=1.0, snapshot_kimg=1.0, sample_kimg=1.0,
+        device=torch.device("cpu"), grid_size=4, progress=False, batch_gpu=batch_gpu,
+    )  # fmt: skip
+    logger = RunLogger(run_dir, tensorboard=False)
+    return Trainer(nets, recipe, _dataset(), run_dir, options, DistInfo(), logger), recipe
+
+
+def test_rounds_of_batch_gpu_images_step_as_the_whole_batch_does(tmp_path: Path) -> None:
+    def loss(logits: torch.Tensor) -> torch.Tensor:
+        return logits.square().mean()  # a mean over the batch, nonlinear in the weights
+
+    whole, _ = _critic_trainer(tmp_path / "whole", loss)
+    rounds, recipe = _critic_trainer(tmp_path / "rounds", loss, batch_gpu=3)
+    for trainer in (whole, rounds):
+        trainer.step()
+        trainer.step()
+    assert recipe.rounds == [(3, 3), (3, 3), (2, 2)] * 2  # 8 images as evenly as they split
+    for (name, got), want in zip(rounds.nets["D"].state_dict().items(), whole.nets["D"].state_dict().values(), strict=True):  # fmt: skip
+        torch.testing.assert_close(got, want, msg=name)
+    assert rounds.cur_nimg == whole.cur_nimg == 16
+
+
+def test_clean_grads_turns_nan_into_no_step_and_inf_into_a_bounded_one(tmp_path: Path) -> None:
+    trainer, _ = _critic_trainer(tmp_path, lambda logits: logits.mean())
+    D = trainer.nets["D"]
+    weight = D[2].weight
+    before = weight.detach().clone()
+
+    def poisoned(logits: torch.Tensor) -> torch.Tensor:
+        # d/dw of (w * s).sum() is s: NaN in column 0, +inf in column 1, finite elsewhere.
+        s = torch.tensor([[float("nan"), float("inf"), 1.0, 1.0]])
+        return logits.mean() + (weight * s).sum()
+
+    trainer.recipe.loss = poisoned
+    trainer.step()
+    after = weight.detach()
+    assert after[0, 0] == before[0, 0]  # NaN became 0: no step for that weight
+    assert after[0, 1] == pytest.approx(before[0, 1].item() - 0.5 * 1e5)  # +inf became 1e5
+    assert torch.isfinite(after).all() and not torch.equal(after[0, 2:], before[0, 2:])
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path: Path) -> None:

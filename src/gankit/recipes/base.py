@@ -108,6 +108,9 @@ class Phase:
     every: int = 1
     autocast: bool = True
     after_step: Callable[[], None] | None = None
+    #: Replace NaN with 0 and +-inf with +-1e5 in the gradients before the step, so that one bad
+    #: minibatch cannot poison the weights (StyleGAN2-ADA does this for every phase).
+    clean_grads: bool = False
 
 
 class Recipe:

@@ -73,3 +73,16 @@ class RealsOnDevice:
         if self.channels_last:
             value = value.contiguous(memory_format=torch.channels_last)
         return value
+
+
+def accumulation_rounds(
+    batch: dict[str, torch.Tensor], size: int, batch_gpu: int
+) -> list[tuple[dict[str, torch.Tensor], int]]:
+    """A batch of `size` images in rounds of at most `batch_gpu` (0: one round), as evenly as
+    they split; each round with its own size."""
+    rounds = 1 if batch_gpu <= 0 else -(-size // batch_gpu)
+    if rounds == 1:
+        return [(batch, size)]
+    parts = {key: value.tensor_split(rounds) for key, value in batch.items()}
+    sizes = [len(chunk) for chunk in next(iter(parts.values()))]
+    return [({key: chunks[i] for key, chunks in parts.items()}, n) for i, n in enumerate(sizes)]

@@ -24,7 +24,7 @@ from gankit.nets import sampling_net
 from gankit.recipes.base import Phase, Recipe, Stage, StepContext, check_phases
 from gankit.train import checkpoint as ckpt
 from gankit.train import health
-from gankit.train.batches import RealsOnDevice, make_loader
+from gankit.train.batches import RealsOnDevice, accumulation_rounds, make_loader
 from gankit.train.distributed import DistInfo, all_reduce_gradients, barrier, broadcast_module
 from gankit.train.ema import Averages, ema_beta
 from gankit.train.logging import RunLogger
@@ -189,13 +189,22 @@ class Trainer:
             for p in params:
                 p.requires_grad_(key == phase.optimizer)
         optimizer = self.optimizers[phase.optimizer]
-        use_amp = self.amp_dtype is not None and phase.autocast
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=use_amp):
-            logs = phase.compute(batch, ctx)
         optimizer.zero_grad(set_to_none=True)
         scaler = self.scalers.get(phase.optimizer)
-        (scaler.scale(logs["loss"]) if scaler else logs["loss"]).backward()
-        all_reduce_gradients(self.phase_params[phase.optimizer], self.dist)
+        use_amp = self.amp_dtype is not None and phase.autocast
+        for part, size in accumulation_rounds(batch, ctx.batch_size, self.opt.batch_gpu):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=use_amp):
+                logs = phase.compute(part, dataclasses.replace(ctx, batch_size=size))
+            # Each round's mean loss weighted by its share: the gradients add up to the batch's.
+            loss = logs["loss"] * (size / ctx.batch_size)
+            (scaler.scale(loss) if scaler else loss).backward()
+            self.ticks.add(phase.name, logs)
+        params = self.phase_params[phase.optimizer]
+        all_reduce_gradients(params, self.dist)
+        if phase.clean_grads:
+            for p in params:
+                if p.grad is not None:
+                    torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
         if scaler:
             scaler.step(optimizer)
             scaler.update()
@@ -203,7 +212,6 @@ class Trainer:
             optimizer.step()
         if phase.after_step is not None:
             phase.after_step()
-        self.ticks.add(phase.name, logs)
 
     def _enter_stage(self, stage: Stage) -> None:
         if self.stage is not None and stage.key != self.stage.key:

@@ -30,4 +30,7 @@ class LoopOptions:
     mirror: bool = False
     metrics_kimg: float = 0.0
     max_seconds: float = 0.0  # 0: no time limit
+    #: Images per forward pass per process; a larger batch is done in rounds whose gradients
+    #: add up to the whole batch's (StyleGAN2-ADA's `batch_gpu`). 0: the whole batch at once.
+    batch_gpu: int = 0
     model_spec: dict[str, Any] = field(default_factory=dict)

@@ -93,6 +93,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.grid_size must be at least 1; got {train.grid_size}")
     if train.batch_size is not None and train.batch_size < 1:
         raise ConfigError(f"train.batch_size must be >= 1; got {train.batch_size}")
+    if train.batch_gpu < 0:
+        raise ConfigError(
+            f"train.batch_gpu must be 0 (the whole batch at once) or more; got {train.batch_gpu}"
+        )
     if train.threads is not None and train.threads < 1:
         raise ConfigError(
             f"train.threads must be >= 1 (or unset for one per core); got {train.threads}"
@@ -525,6 +529,7 @@ def loop_options(config: Config, device: torch.device, spec: dict[str, Any]) -> 
         mirror=config.data.mirror,
         metrics_kimg=t.metrics_kimg or 0.0,
         max_seconds=(t.max_minutes or 0.0) * 60.0,
+        batch_gpu=t.batch_gpu,
         model_spec=spec,
     )
 

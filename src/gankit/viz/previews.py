@@ -6,7 +6,8 @@ return its own preview from `Recipe.preview`; otherwise the data's kind picks on
 
 - images: a grid of G_ema's samples from fixed latents (a class per row for a conditional G);
 - points: a scatter of 2,500 samples over the true mixture (the VEEGAN/PacGAN evaluation count);
-- unpaired A/B images: rows of `real A | A->B | A->B->A | real B | B->A | B->A->B`.
+- unpaired A/B images: rows of `real A | A->B | A->B->A | real B | B->A | B->A->B`;
+- nets without a generator (a critic trained alone): no pictures.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ class Preview:
 
     def reals(self, dataset: Any, count: int, seed: int) -> tuple[torch.Tensor, int | None] | None:
         """Real images for samples/reals.png and the grid's column count; None: no such picture."""
+        return None
+
+
+class NoPreview(Preview):
+    """For nets with nothing to draw from: the loop's calls draw and write nothing."""
+
+    per_stage: ClassVar[bool] = False
+
+    def draw(self, nets: Mapping[str, nn.Module], kwargs: dict[str, Any]) -> torch.Tensor:
+        return torch.empty(0)
+
+    def save(self, drawn: torch.Tensor, path: Path, title: str, upscale: bool) -> None:
         return None
 
 
@@ -141,6 +154,8 @@ def preview_for(dataset: Any, nets: Mapping[str, nn.Module], seed: int, grid_siz
     if kind == "unpaired":
         return TranslationRows(dataset, rows=max(1, min(8, grid_size // 6)), seed=seed)
     G = sampling_net(nets)
+    if G is None:
+        return NoPreview()
     if kind == "points":
         return PointScatter(G, seed, getattr(dataset, "mixture", None))
     return LatentGrid(G, grid_size, seed, getattr(G, "img_resolution", dataset.resolution))
