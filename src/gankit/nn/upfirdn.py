@@ -125,13 +125,12 @@ def upfirdn2d(
     # F.conv2d correlates; flipping the taps makes it a true convolution.
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
+    # Striding the convolution keeps every down-th output without computing the others.
     if f.ndim == 2:
-        x = F.conv2d(x, f.expand(c, 1, *f.shape), groups=c)
-    else:
-        taps = f.shape[0]
-        x = F.conv2d(x, f.reshape(1, 1, 1, taps).expand(c, 1, 1, taps), groups=c)
-        x = F.conv2d(x, f.reshape(1, 1, taps, 1).expand(c, 1, taps, 1), groups=c)
-    return x[:, :, ::downy, ::downx]
+        return F.conv2d(x, f.expand(c, 1, *f.shape), stride=(downy, downx), groups=c)
+    taps = f.shape[0]
+    x = F.conv2d(x, f.reshape(1, 1, 1, taps).expand(c, 1, 1, taps), stride=(1, downx), groups=c)
+    return F.conv2d(x, f.reshape(1, 1, taps, 1).expand(c, 1, taps, 1), stride=(downy, 1), groups=c)
 
 
 def filter2d(
