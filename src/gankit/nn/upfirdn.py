@@ -9,7 +9,10 @@ whose footprint lies inside the padded image, then keep every `down`-th pixel. L
 
 Filters come from `setup_filter`: a 1-D filter of fewer than 8 taps becomes its 2-D outer product,
 a longer one stays separable (a row pass then a column pass). Everything is public PyTorch ops
-(`F.pad`, depthwise `F.conv2d`), so gradients of every order exist.
+(`F.pad`, depthwise `F.conv2d` / `F.conv_transpose2d`), so gradients of every order exist.
+Upsampling runs as a strided transposed convolution and downsampling as a strided convolution:
+the reference path's values without multiplying the inserted zeros or computing the dropped
+outputs.
 
 Deviation: the official code runs a custom CUDA kernel where it can; here there is only the
 reference path (the design's "no compile step"). Its results are the official reference path's.
@@ -110,27 +113,49 @@ def upfirdn2d(
     upx, upy = _pair(up, "up")
     downx, downy = _pair(down, "down")
     px0, px1, py0, py1 = parse_padding(padding)
-    n, c, h, w = x.shape
-
-    if upx > 1 or upy > 1:
-        # Zeros after each pixel: pad a trailing unit axis, then fold it into the spatial one.
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-        x = x.reshape(n, c, h * upy, w * upx)
-
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
+    c = x.shape[1]
 
     f = (f * (gain ** (f.ndim / 2))).to(device=x.device, dtype=x.dtype)
     # F.conv2d correlates; flipping the taps makes it a true convolution.
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
+    if upx > 1 or upy > 1:
+        y = _upsample_full(x, f, upx, upy)
+        # The full output starts (taps - 1) samples before the padded, zero-inserted image.
+        fw, fh = filter_size(f)
+        y = _pad_or_crop(y, px0 - fw + 1, px1 + upx - fw, py0 - fh + 1, py1 + upy - fh)
+        return y[:, :, ::downy, ::downx]
+
+    x = _pad_or_crop(x, px0, px1, py0, py1)
     # Striding the convolution keeps every down-th output without computing the others.
     if f.ndim == 2:
         return F.conv2d(x, f.expand(c, 1, *f.shape), stride=(downy, downx), groups=c)
     taps = f.shape[0]
     x = F.conv2d(x, f.reshape(1, 1, 1, taps).expand(c, 1, 1, taps), stride=(1, downx), groups=c)
     return F.conv2d(x, f.reshape(1, 1, taps, 1).expand(c, 1, taps, 1), stride=(downy, 1), groups=c)
+
+
+def _pad_or_crop(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
+    """Zero-pad the sides given positive amounts, crop those given negative ones."""
+    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    return x[:, :, max(-y0, 0) : x.shape[2] - max(-y1, 0), max(-x0, 0) : x.shape[3] - max(-x1, 0)]
+
+
+def _upsample_full(x: torch.Tensor, f: torch.Tensor, upx: int, upy: int) -> torch.Tensor:
+    """The full correlation of the zero-inserted image with `f`, as a strided transposed
+    convolution: the same values as inserting zeros first, without multiplying by them."""
+    c = x.shape[1]
+    # conv_transpose2d convolves, so it takes the taps in the opposite order.
+    k = f.flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        return F.conv_transpose2d(x, k.expand(c, 1, *k.shape), stride=(upy, upx), groups=c)
+    taps = k.shape[0]
+    x = F.conv_transpose2d(
+        x, k.reshape(1, 1, 1, taps).expand(c, 1, 1, taps), stride=(1, upx), groups=c
+    )
+    return F.conv_transpose2d(
+        x, k.reshape(1, 1, taps, 1).expand(c, 1, taps, 1), stride=(upy, 1), groups=c
+    )
 
 
 def filter2d(
