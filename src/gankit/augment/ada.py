@@ -28,7 +28,13 @@ Deviations from the official code:
   through a private operator for that. Same values and gradients.
 - The official `debug_percentile` (fixed parameters for its visualization tool) is left out.
 - Half-precision images are promoted to float32 (and returned so): the sampling coordinates and
-  the colour matrices need more than bf16's eight bits.
+  the colour matrices need more than bf16's eight bits. The matrices are computed in the images'
+  dtype (the official: float32), from the same float32 draws; float64 images differ only by
+  rounding.
+
+As in the official pipe, x-flips and quarter turns go through the wavelet resampling too, and the
+asymmetric sym6 filter makes them exact only to a fraction of a pixel (integer translations, which
+commute with the filter, are exact).
 """
 
 from __future__ import annotations
