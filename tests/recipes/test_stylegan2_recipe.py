@@ -17,6 +17,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+from gankit.config import config_from_dict
 from gankit.data.base import ArrayDataset
 from gankit.errors import ConfigError
 from gankit.recipes.base import Stage, StepContext
@@ -32,9 +33,11 @@ from gankit.recipes.stylegan2 import (
     mixing_cutoff,
     path_lengths,
 )
+from gankit.registry import MODELS
 from gankit.train.distributed import DistInfo
 from gankit.train.logging import RunLogger
 from gankit.train.loop import LoopOptions, Trainer
+from gankit.train.run import build_trainer
 
 Z_DIM, W_DIM, NUM_WS, RES, CHANNELS = 6, 5, 4, 8, 1
 
@@ -375,3 +378,43 @@ def test_training_steps_fire_every_phase_at_its_interval(amp: str, tmp_path: Pat
             not torch.equal(b, a) for b, a in zip(before[name], net.parameters(), strict=True)
         ), name
     assert trainer.recipe.pl_mean > 0
+
+
+# ---------------------------------------------------------------------- the real networks
+
+
+def _real_trainer(tmp_path: Path, amp: str) -> Trainer:
+    """The stylegan2 model in its smallest arch at 8 px, built as `gankit train` builds it."""
+    config = config_from_dict(
+        {
+            "recipe": {"name": "stylegan2", "args": {"G_reg_interval": 2, "D_reg_interval": 3}},
+            "model": {"name": "auto", "arch": dict(MODELS.entry("stylegan2").small_arch)},
+            "data": {"name": "digits", "resolution": 8},
+            "train": {"out": str(tmp_path / "run"), "kimg": 1.0, "batch_size": 4, "amp": amp,
+                      "device": "cpu", "grid_size": 1, "progress": False},
+        }
+    )  # fmt: skip
+    return build_trainer(config)
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_the_stylegan2_model_trains_with_every_phase(amp: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    trainer = _real_trainer(tmp_path, amp)
+    G, D = trainer.nets["G"], trainer.nets["D"]
+    assert G.mapping.num_layers == 2  # the auto configuration's mapping depth
+    before = {k: [p.detach().clone() for p in n.parameters()] for k, n in trainer.nets.items()}
+    for _ in range(4):
+        trainer.step()
+    counts = {key: len(values) for key, values in trainer.tick_logs.items()}
+    # Iterations 0..3: G_reg at 0 and 2, D_reg at 0 and 3.
+    assert (counts["G_main/loss"], counts["G_reg/loss"]) == (4, 2)
+    assert (counts["D_main/loss"], counts["D_reg/loss"]) == (4, 2)
+    for values in trainer.tick_logs.values():
+        assert all(torch.isfinite(v).all() for v in values)
+    for name, net in (("G", G), ("D", D)):
+        after = list(net.parameters())
+        assert any(not torch.equal(b, a) for b, a in zip(before[name], after, strict=True)), name
+    assert trainer.recipe.pl_mean > 0 and G.mapping.w_avg.abs().sum() > 0
+    state = trainer.state_dict()["recipe"]
+    assert torch.equal(state["pl_mean"], trainer.recipe.pl_mean)

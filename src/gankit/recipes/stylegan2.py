@@ -34,8 +34,9 @@ Deviations from the official code, and why:
 - A configuration's batch, G_ema half-life and ramp-up, and architecture values (channel base,
   minibatch-std group, mapping depth, D architecture) are loop and model settings the recipe
   cannot set: `resolve_config` asks a recipe class for its batch and half-life without the data's
-  resolution. The class defaults (batch 32, half-life 10 kimg, ramp-up 0.05) are `auto`'s at
-  128 px and below on one GPU; `plan()` names the flags that apply a configuration's own values.
+  resolution. The defaults (batch 32, half-life 10 kimg, ramp-up 0.05, 2 mapping layers,
+  channel base 16384) are `auto`'s at 128 px and below on one GPU (the architecture's up to 256
+  px); `plan()` names the flags that apply a configuration's own values.
 - Gradient accumulation (the official `batch_gpu`) is the loop's business: every phase works
   on the images the loop hands it (`ctx.batch_size` of them), so the path-length minibatch is
   that number // `pl_batch_shrink` (officially `batch_gpu // pl_batch_shrink` per round), and
@@ -316,6 +317,12 @@ class StyleGAN2Recipe(Recipe):
         return GuardedAdam(params, lr=lr, betas=betas, eps=self.eps, fused=True)
 
     @classmethod
+    def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:
+        """The auto configuration's architecture below 512 px (2 mapping layers, channel base
+        16384); `plan()` gives the flags for other resolutions and configurations."""
+        return cls.default_model, {"mapping_layers": 2, "channel_base": 16384}
+
+    @classmethod
     def default_length_kimg(cls, args: dict[str, Any], facts: Any, batch_size: int) -> float:
         """The configuration's length (25,000 kimg; cifar 100,000)."""
         cfg, gpus = args.get("cfg", "auto"), args.get("gpus", 1)
@@ -483,17 +490,20 @@ class StyleGAN2Recipe(Recipe):
         return "step (not lazy)" if interval is None else f"{interval} steps"
 
     def plan(self, total_nimg: int) -> str:
-        """Every value of the resolved configuration, and the flags that give this run the
-        ones the loop and the model own where it differs."""
+        """Every value of the resolved configuration, and the flags that set those the loop and
+        the model own (batch, G_ema, architecture) for a run that wants them."""
         s = self.config
         values = ", ".join(
             f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()
         )
         text = f"stylegan2 configuration {s.name} at {self.nets['G'].img_resolution} px: {values}"
-        flags = [f"--batch {s.batch_size}"] if self.batch_size != s.batch_size else []
-        flags += [f"--ema-kimg {s.ema_kimg:g}", f"--ema-rampup {s.ema_rampup:g}"]
+        flags = [f"--batch {s.batch_size}", f"--ema-kimg {s.ema_kimg:g}",
+                 f"--ema-rampup {s.ema_rampup:g}"]  # fmt: skip
+        arch = {"channel_base": s.channel_base, "channel_max": s.channel_max,
+                "mapping_layers": s.mapping_layers, "mbstd_group_size": s.mbstd_group,
+                "d_architecture": s.d_architecture}  # fmt: skip
+        flags += [f"--set model.arch.{k}={v}" for k, v in arch.items()]
         return (
-            f"{text}. This run's batch is {self.batch_size}; the configuration's loop and model "
-            f"values are applied with {' '.join(flags)} and model.arch set to its channel_base, "
-            "channel_max, minibatch-std group and mapping depth (the run's own are in config.yaml)"
+            f"{text}. This run's batch is {self.batch_size} (its G_ema and model values are in "
+            f"config.yaml); the configuration's own are set with {' '.join(flags)}"
         )
