@@ -274,7 +274,8 @@ class Trainer:
         # Rank 0 evaluates; the others wait, so every rank resumes training together.
         if self.dist.is_main:
             kwargs = self.refresh_averages()
-            results = self.evaluate(sampling_net(self.all_nets), kwargs)
+            with self._own_rng():
+                results = self.evaluate(sampling_net(self.all_nets), kwargs)
             self.log.stats({"kimg": round(self.cur_nimg / 1000, 3), **results})
             values = ", ".join(f"{k} {v:.4g}" for k, v in results.items())
             self.log.info(f"metrics at {self.cur_nimg / 1000:g} kimg: {values}")
@@ -290,7 +291,14 @@ class Trainer:
 
     def sample_grid(self, stage: Stage | None = None) -> torch.Tensor:
         """What the preview draws now at `stage` (images `[N, C, R, R]` in [-1, 1], 2-D points)."""
-        return self.preview.draw(self.all_nets, self.refresh_averages(stage))
+        with self._own_rng():
+            return self.preview.draw(self.all_nets, self.refresh_averages(stage))
+
+    def _own_rng(self) -> Any:
+        """Pictures and metrics leave torch's global random streams as they found them: a net
+        that draws from them (StyleGAN2's noise inputs) then trains the same whenever they run,
+        so a resumed run, whose pictures fell elsewhere, continues exactly."""
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def _save_preview(self, name: str, upscale: bool, per_stage: bool = False) -> None:
         if not self.dist.is_main or (per_stage and not self.preview.per_stage):

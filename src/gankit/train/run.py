@@ -424,8 +424,18 @@ def check_same_model(spec: dict[str, Any], saved: dict[str, Any], path: Path) ->
             raise _spec_mismatch(f"model {key}", saved.get(key), spec.get(key), path)
     arch, saved_arch = spec.get("arch", {}), saved.get("arch", {})
     for key in sorted(set(arch) | set(saved_arch)):
-        if key in saved_arch and arch.get(key) != saved_arch.get(key):
+        # config.yaml gives lists where the builder's defaults are tuples: compare as YAML would.
+        if key in saved_arch and _as_yaml(arch.get(key)) != _as_yaml(saved_arch.get(key)):
             raise _spec_mismatch(f"model.arch.{key}", saved_arch[key], arch.get(key), path)
+
+
+def _as_yaml(value: Any) -> Any:
+    """`value` with its tuples as lists, the way it reads back from config.yaml."""
+    if isinstance(value, tuple | list):
+        return [_as_yaml(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_yaml(item) for key, item in value.items()}
+    return value
 
 
 def _spec_mismatch(key: str, saved: Any, new: Any, path: Path) -> CheckpointError:
