@@ -55,8 +55,11 @@ def metrics_for(recipe: str) -> str:
 def resolution_for(recipe: str, model: str | None) -> int | None:
     """32 for a method whose model has no 28x28 layout (sngan's ResNet), else None (MNIST's 28)."""
     from gankit.registry import RECIPES as REGISTERED
+    from gankit.train.resolve import DataFacts
 
-    image_model = model or REGISTERED.get(recipe).model_defaults(points=False)[0]
+    facts = DataFacts("mnist", "images", resolution=28, channels=1, num_classes=10)
+    cls = REGISTERED.get(recipe)
+    image_model = model or cls.model_defaults(cls.resolve_args({}, facts), facts)[0]
     return 32 if image_model in PADDED_TO_32 else None
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 from gankit.config import config_from_dict
 from gankit.registry import MODELS, RECIPES
 from gankit.train.loop import Trainer
+from gankit.train.resolve import DataFacts
 from gankit.train.run import build_trainer
 
 ITERATIONS = 2  # every phase runs at iteration 0 (`cur_iter % every == 0`), the D phase twice
@@ -33,7 +34,9 @@ def _cases() -> list[tuple[str, str]]:
 def _small_model(recipe: str, kind: str) -> tuple[dict[str, Any], int]:
     """The smallest arch of the recipe's default model for this kind of data, and the smallest
     resolution of at least 8 px that model builds at (0 for 2-D points)."""
-    model, _ = RECIPES.get(recipe).model_defaults(kind == "points")
+    cls = RECIPES.get(recipe)
+    facts = DataFacts("tiny", kind, resolution=0 if kind == "points" else 32, channels=1)
+    model, _ = cls.model_defaults(cls.resolve_args({}, facts), facts)
     entry = MODELS.entry(model)
     sizes = [r for r in entry.resolutions if r >= 8] or [32]
     return dict(entry.small_arch), 0 if kind == "points" else min(sizes)

@@ -22,6 +22,7 @@ from gankit.registry import MODELS, RECIPES
 from gankit.train.distributed import DistInfo
 from gankit.train.logging import RunLogger
 from gankit.train.loop import LoopOptions, Trainer
+from gankit.train.resolve import DataFacts
 
 PRESETS = ["gan", "cgan", "dcgan", "wgan", "wgan-gp", "sngan", "lsgan"]
 
@@ -51,7 +52,8 @@ def _trainer(
 ) -> Trainer:
     torch.manual_seed(0)
     cls = RECIPES.get(preset)
-    model, arch = cls.model_defaults(points)
+    facts = DataFacts("tiny", "points" if points else "images")
+    model, arch = cls.model_defaults(cls.resolve_args({}, facts), facts)
     dataset = ring8() if points else _images(channels=3 if model == "resnet" else 1)
     c_dim = dataset.num_classes if cls.conditional else 0
     res, ch = (0, 0) if points else (dataset.resolution, dataset.channels)
@@ -104,7 +106,7 @@ def test_point_presets_train_the_mlp_on_2d_mixtures(preset: str, tmp_path: Path)
     trainer = _trainer(preset, tmp_path, points=True)
     assert trainer.nets["G"].output_kind == "points"
     assert trainer.recipe.batch_size == 8  # the test's; the preset's default is PacGAN's 100
-    assert RECIPES.get(preset).batch_size_for(points=True) == 100
+    assert RECIPES.get(preset).batch_size_for({}, DataFacts("ring8", "points")) == 100
     before = _snapshot(trainer.nets["G"])
     _run(trainer, trainer.recipe.args.n_critic + 1)
     after = _snapshot(trainer.nets["G"])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from gankit.cli import main
+from gankit.config import config_from_dict
 from gankit.train import checkpoint as ckpt
+from gankit.train.resolve import DataFacts, resolve_config
 
 TINY = [
     "--set", "model.arch.z_dim=4", "--set", "model.arch.w_dim=4",
@@ -42,3 +45,28 @@ def test_an_interrupted_stylegan2_run_resumes_exactly(tmp_path: Path) -> None:
     assert whole["recipe"]["pl_mean"] > 0
     assert whole["nets"]["G"]["mapping.w_avg"].abs().sum() > 0
     assert (tmp_path / "parts" / "samples" / "final.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("resolution", "processes", "cfg", "expected"),
+    [
+        # train.py's auto: batch max(min(gpus * min(4096 // res, 32), 64), gpus), half-life
+        # batch * 10 / 32, channel base 16384 below 512 px, mbstd group min(batch / gpus, 4)
+        (32, 1, "auto", (32, 10.0, 0.05, 16384, 4, 2)),
+        (256, 2, "auto", (32, 10.0, 0.05, 16384, 4, 2)),
+        (1024, 8, "auto", (32, 10.0, 0.05, 32768, 4, 2)),
+        (1024, 1, "auto", (4, 1.25, 0.05, 32768, 4, 2)),
+        # the paper256 preset: batch 64, half-life 20 kimg without ramp-up, 8 mapping layers
+        (256, 1, "paper256", (64, 20.0, 0.0, 16384, 8, 8)),
+    ],
+)
+def test_the_configuration_sets_batch_ema_and_architecture_for_the_data(
+    resolution: int, processes: int, cfg: str, expected: tuple
+) -> None:
+    config = config_from_dict({"recipe": {"name": "stylegan2", "args": {"cfg": cfg}}})
+    facts = DataFacts("faces", "images", resolution=resolution, channels=3, processes=processes)
+    resolved = resolve_config(config, facts)
+    t, arch = resolved.train, resolved.model.arch
+    got = (t.batch_size, t.ema_kimg, t.ema_rampup, arch["channel_base"])
+    assert (*got, arch["mbstd_group_size"], arch["mapping_layers"]) == expected
+    assert resolved.recipe.args["gpus"] == processes

@@ -127,15 +127,25 @@ class Recipe:
     #: Whether the recipe trains on class labels (the model is then built with `c_dim` classes).
     conditional: bool = False
 
+    # The defaults below are asked for by `gankit.train.resolve.resolve_config` before anything
+    # is built: `args` are the resolved recipe arguments, `facts` its `DataFacts` (the data's
+    # name, kind, resolution, channels and classes, and the number of processes).
+
     @classmethod
-    def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:
-        """(model name, arch arguments) used with `model.name: auto`, for images or 2-D points."""
+    def model_defaults(cls, args: dict[str, Any], facts: Any) -> tuple[str, dict[str, Any]]:
+        """(model name, arch arguments) used with `model.name: auto` for this data."""
         return cls.default_model, {}
 
     @classmethod
-    def batch_size_for(cls, points: bool) -> int:
-        """The default minibatch for images or 2-D points."""
+    def batch_size_for(cls, args: dict[str, Any], facts: Any) -> int:
+        """The default global minibatch for this data."""
         return cls.default_batch_size
+
+    @classmethod
+    def ema_for(cls, args: dict[str, Any], facts: Any, batch_size: int) -> tuple[float, float]:
+        """The default moving-average half-life in kimg and its ramp-up (`train.ema_kimg`,
+        `train.ema_rampup`) for this data and minibatch."""
+        return cls.default_ema_kimg, cls.default_ema_rampup
 
     @classmethod
     def default_budget_kimg(cls, data_name: str) -> float | None:
@@ -143,8 +153,8 @@ class Recipe:
         return None
 
     @classmethod
-    def resolve_args(cls, given: dict[str, Any], kind: str) -> dict[str, Any]:
-        """Every argument a run of this recipe on `kind` data uses: `given` (recipe.args) over
+    def resolve_args(cls, given: dict[str, Any], facts: Any) -> dict[str, Any]:
+        """Every argument a run of this recipe on this data uses: `given` (recipe.args) over
         the constructor's defaults. config.yaml records them, so a run's config file trains the
         same recipe under a later gankit whose defaults differ."""
         return {**default_arguments(cls, ()), **given}

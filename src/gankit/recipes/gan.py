@@ -235,18 +235,18 @@ class GANRecipe(Recipe):
         return asdict(cls.defaults_for(kind).args)
 
     @classmethod
-    def resolve_args(cls, given: dict[str, Any], kind: str) -> dict[str, Any]:
-        """Every argument a run on `kind` data uses: the preset's for that data, `given` over them."""
-        return {**cls.default_args(kind), **given}
+    def resolve_args(cls, given: dict[str, Any], facts: Any) -> dict[str, Any]:
+        """Every argument a run on this kind of data uses: the preset's, `given` over them."""
+        return {**cls.default_args(facts.kind), **given}
 
     @classmethod
-    def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:
-        preset = cls.defaults_for("points" if points else "images")
+    def model_defaults(cls, args: dict[str, Any], facts: Any) -> tuple[str, dict[str, Any]]:
+        preset = cls.defaults_for(facts.kind)
         return preset.model, dict(preset.arch)
 
     @classmethod
-    def batch_size_for(cls, points: bool) -> int:
-        return cls.defaults_for("points" if points else "images").batch_size
+    def batch_size_for(cls, args: dict[str, Any], facts: Any) -> int:
+        return cls.defaults_for(facts.kind).batch_size
 
     @classmethod
     def preset_for(cls, points: bool) -> Preset:

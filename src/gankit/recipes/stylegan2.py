@@ -317,10 +317,38 @@ class StyleGAN2Recipe(Recipe):
         return GuardedAdam(params, lr=lr, betas=betas, eps=self.eps, fused=True)
 
     @classmethod
-    def model_defaults(cls, points: bool) -> tuple[str, dict[str, Any]]:
-        """The auto configuration's architecture below 512 px (2 mapping layers, channel base
-        16384); `plan()` gives the flags for other resolutions and configurations."""
-        return cls.default_model, {"mapping_layers": 2, "channel_base": 16384}
+    def resolve_args(cls, given: dict[str, Any], facts: Any) -> dict[str, Any]:
+        """The constructor's defaults with `gpus` = the run's process count, `given` over them."""
+        return {**super().resolve_args({}, facts), "gpus": facts.processes, **given}
+
+    @classmethod
+    def training_config(cls, args: dict[str, Any], facts: Any) -> TrainingConfig:
+        """The configuration these arguments choose for this data (`cfg`, `gpus`)."""
+        return config_for(args.get("cfg", "auto"), facts.resolution, args.get("gpus", 1))
+
+    @classmethod
+    def model_defaults(cls, args: dict[str, Any], facts: Any) -> tuple[str, dict[str, Any]]:
+        """The configuration's architecture: mapping depth, channel base and maximum,
+        minibatch-std group, D architecture."""
+        config = cls.training_config(args, facts)
+        return cls.default_model, {
+            "mapping_layers": config.mapping_layers,
+            "channel_base": config.channel_base,
+            "channel_max": config.channel_max,
+            "mbstd_group_size": config.mbstd_group,
+            "d_architecture": config.d_architecture,
+        }
+
+    @classmethod
+    def batch_size_for(cls, args: dict[str, Any], facts: Any) -> int:
+        """The configuration's global minibatch."""
+        return cls.training_config(args, facts).batch_size
+
+    @classmethod
+    def ema_for(cls, args: dict[str, Any], facts: Any, batch_size: int) -> tuple[float, float]:
+        """The configuration's G_ema half-life and ramp-up."""
+        config = cls.training_config(args, facts)
+        return config.ema_kimg, config.ema_rampup
 
     @classmethod
     def default_length_kimg(cls, args: dict[str, Any], facts: Any, batch_size: int) -> float:

@@ -40,7 +40,8 @@ DEFAULT_INTERVALS = {
 
 @dataclass(frozen=True)
 class DataFacts:
-    """What the data says about a run: its name, kind, size, channels and classes."""
+    """What a run's defaults may depend on: the data's name, kind, size, channels and classes,
+    and how many processes train it (StyleGAN2's `auto` configuration scales with them)."""
 
     name: str
     kind: str  # "images", "points" or "unpaired"
@@ -48,9 +49,10 @@ class DataFacts:
     channels: int = 0
     num_classes: int = 0
     channels_b: int = 0  # unpaired data: domain B's channels (`channels` are A's)
+    processes: int = 1  # data-parallel processes (torchrun's world size)
 
     @classmethod
-    def of(cls, dataset: Any, name: str) -> DataFacts:
+    def of(cls, dataset: Any, name: str, processes: int = 1) -> DataFacts:
         """The facts of an opened dataset (`name`: as the config names it)."""
         return cls(
             name=name,
@@ -59,6 +61,7 @@ class DataFacts:
             channels=dataset.channels,
             num_classes=dataset.num_classes,
             channels_b=getattr(dataset, "channels_b", 0),
+            processes=processes,
         )
 
     @property
@@ -72,10 +75,11 @@ def resolve_config(config: Config, facts: DataFacts, dataset: Any = None) -> Con
     docstring); `dataset` (optional) pins the data arguments a resume must not re-derive."""
     cls = RECIPES.get(config.recipe.name)
     check_kind(RECIPES.entry(config.recipe.name), "recipe", facts)
-    config = _resolve_model(config, cls, facts)
+    args = cls.resolve_args(config.recipe.args, facts)
+    config = _resolve_model(config, cls, args, facts)
     check_kind(MODELS.entry(config.model.name), "model", facts)
-    args = cls.resolve_args(config.recipe.args, facts.kind)
-    batch = config.train.batch_size or cls.batch_size_for(facts.points)
+    batch = config.train.batch_size or cls.batch_size_for(args, facts)
+    ema_kimg, ema_rampup = cls.ema_for(args, facts, batch)
     t = config.train
     kimg = t.kimg if t.kimg is not None else cls.default_length_kimg(args, facts, batch)
 
@@ -87,8 +91,8 @@ def resolve_config(config: Config, facts: DataFacts, dataset: Any = None) -> Con
         t,
         kimg=kimg,
         batch_size=batch,
-        ema_kimg=t.ema_kimg if t.ema_kimg is not None else cls.default_ema_kimg,
-        ema_rampup=t.ema_rampup if t.ema_rampup is not None else cls.default_ema_rampup,
+        ema_kimg=t.ema_kimg if t.ema_kimg is not None else ema_kimg,
+        ema_rampup=t.ema_rampup if t.ema_rampup is not None else ema_rampup,
         tick_kimg=interval(t.tick_kimg, "tick"),
         snapshot_kimg=snapshot,
         sample_kimg=interval(t.sample_kimg, "sample"),
@@ -163,13 +167,15 @@ def nice(kimg: float) -> float:
     return round(10**exp, 6)
 
 
-def _resolve_model(config: Config, cls: type[Recipe], facts: DataFacts) -> Config:
+def _resolve_model(
+    config: Config, cls: type[Recipe], args: dict[str, Any], facts: DataFacts
+) -> Config:
     """`model.name: auto` replaced by the recipe's model (and its arch) for this data, and every
     arch default of the model's builder written out, so that config.yaml and the checkpoints'
     model spec rebuild the same networks under a later gankit."""
     name, arch = config.model.name, config.model.arch
     if name == "auto":
-        name, defaults = cls.model_defaults(facts.points)
+        name, defaults = cls.model_defaults(args, facts)
         if not name:
             raise ConfigError(
                 f"recipe {config.recipe.name} has no default model; name one with --model NAME"

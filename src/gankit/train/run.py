@@ -341,7 +341,7 @@ def build(config: Config, dist: DistInfo | None = None, *, place_nets: bool = Tr
     device = resolve_device(config.train.device, dist.local_rank, option=DEVICE_OPTION)
     torch.manual_seed(config.train.seed)
     dataset = _open_dataset_rank0_first(config, dist)
-    facts = DataFacts.of(dataset, config.data.name)
+    facts = DataFacts.of(dataset, config.data.name, dist.world_size)
     default_budget = uses_default_budget(config, facts)
     config = resolve_config(config, facts, dataset)  # every default filled; nothing built yet
     spec = model_spec(config.model.name, config.model.arch, facts, class_count(config, facts))
