@@ -1,4 +1,5 @@
-"""`gankit generate` on hand-made runs: classes, class-by-row grids, 2-D points, errors."""
+"""`gankit generate` on hand-made runs: classes, class-by-row grids, 2-D points, errors; on a tiny
+StyleGAN2 run trained through the CLI: official seeds, truncation, noise modes."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from fake_runs import FakeRun, expected_outputs, make_run, register_tiny_models
 from gankit.cli import main
 from gankit.errors import GankitError
-from gankit.generate import class_labels, class_rows, generate, write_samples
+from gankit.generate import (
+    class_labels,
+    class_rows,
+    generate,
+    load_generator,
+    seed_latents,
+    write_samples,
+)
+from gankit.nets import build_nets
+from gankit.train import checkpoint as ckpt
+from gankit.viz import to_uint8
 
 RES = 8
 
@@ -173,3 +185,183 @@ def test_points_into_a_folder_is_a_clear_error(
 ) -> None:
     assert gen(str(point_run.path), "--num", "10", "--out", str(tmp_path / "dir") + "/") == 2
     assert "generates 2-D points; use --out points.npy" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- StyleGAN2 options
+
+TINY_STYLEGAN2 = [
+    "--set", "model.arch.z_dim=4", "--set", "model.arch.w_dim=4",
+    "--set", "model.arch.mapping_layers=2", "--set", "model.arch.channel_base=16",
+    "--set", "model.arch.channel_max=2", "--set", "train.grid_size=4",
+]  # fmt: skip
+
+
+def train_tiny_stylegan2(out: Path) -> Path:
+    """A tiny 8 px StyleGAN2 run on digits (1 channel, num_ws 4), trained through the CLI."""
+    args = ["train", "stylegan2", "--data", "digits", "--resolution", "8", "--batch", "4"]
+    args += ["--kimg", "0.008", "--device", "cpu", "--no-progress", "--out", str(out)]
+    assert main([*args, *TINY_STYLEGAN2]) == 0
+    return out
+
+
+def hand_made_run(root: Path, name: str, c_dim: int = 0, **arch: object) -> tuple[Path, nn.Module]:
+    """A run directory holding only a checkpoint of a freshly built `name` G_ema (8 px, 1 channel)."""
+    spec = {"name": name, "img_resolution": 8, "img_channels": 1, "c_dim": c_dim, "arch": arch}
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        G = build_nets(spec)["G"].eval().requires_grad_(False)
+        if hasattr(G, "mapping"):
+            # A far-off w_avg and strong noise, so truncation and the noise modes show clearly.
+            G.mapping.w_avg.copy_(torch.randn(G.w_dim) * 2)
+            for key, value in G.named_parameters():
+                if key.endswith("noise_strength"):
+                    value.fill_(1.0)
+    state = {"cur_nimg": 0, "model": spec, "nets": {"G_ema": G.state_dict()}, "sampling": {}}
+    ckpt.save_checkpoint(state, root / "checkpoints", 0, keep=1)
+    return root, G
+
+
+@pytest.fixture(scope="module")
+def sg2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny_stylegan2(tmp_path_factory.mktemp("sg2") / "run")
+
+
+@pytest.fixture(scope="module")
+def sg2_G(sg2_run: Path) -> nn.Module:
+    return load_generator(sg2_run, "cpu")[0]
+
+
+def official_z(seed: int, z_dim: int) -> torch.Tensor:
+    """The official generate.py's z of a seed: float64 `[1, z_dim]`."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim))
+
+
+def synthesize(G: nn.Module, ws: torch.Tensor, noise_mode: str = "const") -> np.ndarray:
+    with torch.no_grad():
+        return to_uint8(G.synthesis(ws, noise_mode=noise_mode)).numpy()
+
+
+def sample(run: Path, out: Path, *args: str) -> np.ndarray:
+    assert gen(str(run), *args, "--out", str(out)) == 0
+    return np.load(out)
+
+
+def test_seed_latents_are_the_official_generate_latents() -> None:
+    z = seed_latents(5, [85, 100, 0])
+    assert z.dtype == torch.float32 and z.shape == (3, 5)
+    for row, seed in zip(z, [85, 100, 0], strict=True):
+        np.testing.assert_array_equal(row.numpy(), official_z(seed, 5)[0].float().numpy())
+
+
+def test_stylegan2_sample_i_has_the_official_image_of_seed_plus_i(
+    sg2_run: Path, sg2_G: nn.Module, tmp_path: Path
+) -> None:
+    images = sample(sg2_run, tmp_path / "a.npy", "--seed", "600", "--num", "3")
+    assert images.shape == (3, 1, 8, 8) and images.dtype == np.uint8
+    for i in range(3):  # as the official loop: one seed at a time, float64 z, const noise
+        with torch.no_grad():
+            official = to_uint8(sg2_G(official_z(600 + i, 4), noise_mode="const"))
+        np.testing.assert_array_equal(images[i], official[0].numpy())
+    assert not np.array_equal(images[0], images[1])
+    # A later seed alone gives the same image as inside the longer request.
+    np.testing.assert_array_equal(
+        sample(sg2_run, tmp_path / "b.npy", "--seed", "602", "--num", "1")[0], images[2]
+    )
+    # psi 1 is no truncation at all.
+    again = sample(sg2_run, tmp_path / "c.npy", "--seed", "600", "--num", "3", "--trunc", "1")
+    np.testing.assert_array_equal(again, images)
+
+
+def test_psi_0_gives_every_seed_the_image_of_w_avg(
+    sg2_run: Path, sg2_G: nn.Module, tmp_path: Path
+) -> None:
+    images = sample(sg2_run, tmp_path / "t.npy", "--num", "4", "--trunc", "0")
+    w_avg = sg2_G.mapping.w_avg.expand(1, sg2_G.num_ws, -1)
+    for image in images:
+        np.testing.assert_array_equal(image, synthesize(sg2_G, w_avg)[0])
+    assert len({image.tobytes() for image in sample(sg2_run, tmp_path / "u.npy", "--num", "4")}) > 1
+
+
+def test_cutoff_truncates_only_the_first_ws(
+    sg2_run: Path, sg2_G: nn.Module, tmp_path: Path
+) -> None:
+    args = ("--seed", "3", "--num", "2", "--trunc", "0.2")
+    cut = sample(sg2_run, tmp_path / "cut.npy", *args, "--trunc-cutoff", "2")
+    z = torch.cat([official_z(3, 4), official_z(4, 4)])
+    with torch.no_grad():
+        ws = sg2_G.mapping(z, None)  # untruncated
+    w_avg = sg2_G.mapping.w_avg
+    expected = ws.clone()
+    expected[:, :2] = w_avg + 0.2 * (ws[:, :2] - w_avg)
+    np.testing.assert_array_equal(cut, synthesize(sg2_G, expected))
+    whole = sample(sg2_run, tmp_path / "whole.npy", *args)
+    np.testing.assert_array_equal(whole, synthesize(sg2_G, w_avg + 0.2 * (ws - w_avg)))
+    assert not np.array_equal(cut, whole) and not np.array_equal(cut, synthesize(sg2_G, ws))
+
+
+def test_conditional_stylegan2_takes_a_class_and_the_noise_modes(tmp_path: Path) -> None:
+    run, G = hand_made_run(tmp_path / "cond", "stylegan2", c_dim=3, **SMALL_STYLEGAN2)
+    args = ("--seed", "9", "--num", "2", "--class", "2", "--trunc", "0.5")
+    const = sample(run, tmp_path / "k.npy", *args)
+    z = torch.cat([official_z(9, 4), official_z(10, 4)])
+    one_hot = torch.tensor([[0.0, 0.0, 1.0]] * 2)  # the official label input
+    with torch.no_grad():
+        expected = to_uint8(G(z, one_hot, truncation_psi=0.5, noise_mode="const")).numpy()
+        other_class = to_uint8(G(z, one_hot.roll(1, 1), truncation_psi=0.5, noise_mode="const"))
+    np.testing.assert_array_equal(const, expected)
+    assert not np.array_equal(const, other_class.numpy())
+    assert np.array_equal(labels := np.load(tmp_path / "k.labels.npy"), [2, 2]), labels
+    with torch.no_grad():
+        none = to_uint8(G(z, one_hot, truncation_psi=0.5, noise_mode="none")).numpy()
+    np.testing.assert_array_equal(
+        sample(run, tmp_path / "n.npy", *args, "--noise-mode", "none"), none
+    )
+    assert not np.array_equal(none, const)
+    random = sample(run, tmp_path / "r.npy", *args, "--noise-mode", "random")
+    assert not np.array_equal(random, const) and not np.array_equal(random, none)
+    # Random noise is drawn from the seed: the command repeats itself.
+    np.testing.assert_array_equal(
+        sample(run, tmp_path / "r2.npy", *args, "--noise-mode", "random"), random
+    )
+
+
+SMALL_STYLEGAN2 = {
+    "z_dim": 4,
+    "w_dim": 4,
+    "mapping_layers": 2,
+    "channel_base": 16,
+    "channel_max": 2,
+}
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--trunc", "0.7"), ("--trunc-cutoff", "2"), ("--noise-mode", "none")]
+)
+def test_style_options_on_a_progan_run_are_one_line_errors(
+    tmp_path: Path, flag: str, value: str, capsys: pytest.CaptureFixture
+) -> None:
+    run, _ = hand_made_run(tmp_path / "pg", "progan", z_dim=4, channel_base=16, channel_max=4)
+    assert gen(str(run), flag, value, "--out", str(tmp_path / "x.png")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gankit generate: error: ")
+    assert f"{flag} applies to StyleGAN2 generators" in err[0] and "'progan'" in err[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--trunc", "0.5", "--trunc-cutoff", "5"],
+            "outside 0 .. 4: this generator has num_ws = 4",
+        ),
+        (["--trunc-cutoff", "2"], "give --trunc as well"),
+        (["--seed", "4294967295", "--num", "2"], "the last sample's seed is 4294967296"),
+    ],
+)
+def test_bad_stylegan2_options_are_one_line_errors(
+    sg2_run: Path, tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert gen(str(sg2_run), *args, "--out", str(tmp_path / "x.npy")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err

@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_generate(sub)
+    _add_style_mix(sub)
     _add_plot(sub)
     _add_evaluate(sub)
     _add_cache(sub)
@@ -400,6 +401,15 @@ over the true mixture's modes and 3-sigma circles.
   gankit generate runs/demo --num 64 --seed 1 --out digits.png
   gankit generate runs/cgan-mnist --class 7 --num 16 --out sevens.png
   gankit generate runs/gan-ring8 --num 2500 --out ring.png
+
+StyleGAN2 runs: sample i has the official generate.py latent of seed --seed + i
+(np.random.RandomState(seed).randn), so --seed 600 --num 6 gives the official --seeds=600-605;
+other families draw all latents from one generator seeded with --seed. --trunc PSI pulls every w
+towards w_avg (1: none; 0: every seed gives the same image), --trunc-cutoff N only the first N
+ws; --noise-mode const (default, as the official tools), random or none. These options are an
+error on a generator without a mapping network.
+
+  gankit generate runs/sg2-faces --seed 600 --num 6 --trunc 0.7 --out faces/
 """
 
 
@@ -430,7 +440,31 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch", type=int, default=64, help="samples per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _add_style_options(p)
     p.set_defaults(handler=_cmd_generate)
+
+
+def _add_style_options(p: argparse.ArgumentParser) -> None:
+    """StyleGAN2's truncation and noise flags, shared by `generate` and `style-mix`."""
+    p.add_argument(
+        "--trunc",
+        dest="truncation_psi",
+        type=float,
+        metavar="PSI",
+        help="StyleGAN2: truncation psi, w -> w_avg + PSI (w - w_avg) (default 1: none)",
+    )
+    p.add_argument(
+        "--trunc-cutoff",
+        dest="truncation_cutoff",
+        type=int,
+        metavar="N",
+        help="StyleGAN2: truncate only the first N ws (default: all)",
+    )
+    p.add_argument(
+        "--noise-mode",
+        choices=("const", "random", "none"),
+        help="StyleGAN2: noise inputs (default const, as the official tools)",
+    )
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -447,6 +481,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         batch=args.batch,
         device=args.device,
         class_index=args.class_index,
+        truncation_psi=args.truncation_psi,
+        truncation_cutoff=args.truncation_cutoff,
+        noise_mode=args.noise_mode,
     )
     path = write_samples(samples, args.out)
     num = len(samples)
@@ -461,6 +498,83 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     print(f"wrote {what} to {path}")
     if samples.labels is not None and path.suffix == ".npy":
         print(f"wrote their labels to {labels_path(path)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ style-mix
+
+STYLE_MIX_EPILOG = """\
+Image (row i, column j) takes the style layers in --styles from column seed j and every other
+layer from row seed i; the first row shows the column seeds' own images, the first column the row
+seeds' (the corner is black). Seeds map to z as the official scripts do
+(np.random.RandomState(seed).randn(z_dim)).
+
+--styles: layer numbers as the official code numbers its ws (0-3 are the 4 and 8 px layers at any
+resolution), as a range 0-6, a list 0,1,2, or the names coarse (4-8 px), middle (16-32 px) and fine
+(64 px and up; on models of 32 px and less, every layer above the coarse ones); they combine,
+e.g. coarse,5. Default: the official 0-6, cut to the model's layers.
+
+--out mix.png writes the picture; --out DIR/ every image (ROW-COL.png, a seed's own image
+SEED-SEED.png) and grid.png; --out mix.npy the uint8 array [R+1, K+1, C, H, W] laid out like the
+picture (cell [0, 0] black).
+
+  gankit style-mix runs/sg2-faces --rows 85,100,75 --cols 55,821,1789 --styles 0-6 --out mix.png
+  gankit style-mix runs/sg2-faces --rows 0-4 --cols 10-13 --styles fine --trunc 0.7 --out mix/
+"""
+
+
+def _add_style_mix(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "style-mix",
+        help="StyleGAN2 style-mixing figure (rows x columns of seeds)",
+        description="The style-mixing figure of the G_ema of a StyleGAN2 run directory (newest "
+        "checkpoint) or checkpoint file, as the official style_mixing.py.",
+        epilog=STYLE_MIX_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("--rows", required=True, help="row seeds: a list 85,100,75 or a range 0-4")
+    p.add_argument("--cols", required=True, help="column seeds: a list or a range")
+    p.add_argument(
+        "--styles", help="layers taken from the column seeds: 0-6, 0,1,2, coarse, middle, fine"
+    )
+    p.add_argument(
+        "--class",
+        dest="class_index",
+        type=int,
+        metavar="K",
+        help="conditional runs: the class of every image (required there)",
+    )
+    p.add_argument("--out", default="mix.png", help="mix.png, DIR/ or mix.npy (default mix.png)")
+    p.add_argument("--batch", type=int, default=64, help="images per forward pass")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _add_style_options(p)
+    p.set_defaults(handler=_cmd_style_mix)
+
+
+def _cmd_style_mix(args: argparse.Namespace) -> int:
+    from gankit.stylemix import parse_seeds, style_mix, write_style_mix
+
+    if args.batch < 1:
+        raise GankitError(f"--batch must be at least 1; got {args.batch}")
+    mix = style_mix(
+        args.target,
+        parse_seeds(args.rows, "--rows"),
+        parse_seeds(args.cols, "--cols"),
+        args.styles,
+        truncation_psi=args.truncation_psi,
+        truncation_cutoff=args.truncation_cutoff,
+        noise_mode=args.noise_mode,
+        class_index=args.class_index,
+        batch=args.batch,
+        device=args.device,
+    )
+    path = write_style_mix(mix, args.out)
+    layers = ",".join(map(str, mix.styles))
+    print(
+        f"wrote a style-mixing figure of {len(mix.row_seeds)} row and {len(mix.col_seeds)} "
+        f"column seeds (layers {layers} from the columns) to {path}"
+    )
     return 0
 
 

@@ -4,11 +4,27 @@ Latents come from a CPU generator seeded by the user and labels are a fixed func
 request (one class, or 0..c_dim-1 cyclically), so a seed gives the same samples on any device.
 Image runs give uint8 images `[N, C, H, W]`; 2-D point runs (ring8, grid25) float32 points
 `[N, 2]`.
+
+Seeds, two conventions:
+- Generators with a mapping network (StyleGAN2) take the official stylegan2-ada-pytorch
+  `generate.py` latents: seed s gives `np.random.RandomState(s).randn(1, z_dim)`, and sample i of
+  `--seed S` has seed S + i, so `--seed 600 --num 6` gives the images of the official
+  `--seeds=600-605` (`seed_latents`).
+- Every other family keeps gankit's own: all N latents from one `torch.Generator` seeded with S
+  (`nets.draw_latents`), so their samples stay what they were.
+
+StyleGAN2 sampling options (`style_kwargs`): truncation `w_avg + psi * (w - w_avg)` of the first
+`truncation_cutoff` ws (all by default) and the noise mode, "const" by default as in the official
+tools. Deviation: the official "random" noise comes from the unseeded global stream; here it is
+drawn from torch's generator seeded with the request's seed (and the global state is restored
+after), so a command repeats itself on one device.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +40,10 @@ from gankit.train import checkpoint as ckpt
 from gankit.viz import save_grid, to_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: StyleGAN2's noise modes: the stored per-layer noise, fresh noise per image, or none.
+NOISE_MODES = ("const", "random", "none")
+#: The seeds numpy's RandomState accepts.
+MAX_SEED = 2**32 - 1
 #: Samples drawn when no count is given: a 8x8 grid, or VEEGAN/PacGAN's 2,500 points.
 DEFAULT_NUM = {"images": 64, "points": 2500}
 
@@ -97,24 +117,115 @@ def generate(
     batch: int = 64,
     device: str = "auto",
     class_index: int | None = None,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
 ) -> Samples:
     """`num` samples (default `DEFAULT_NUM` of the run's kind) from G_ema of a run or checkpoint.
 
-    Latents are drawn on the CPU from `seed`. A conditional G gets `class_index` for every sample,
-    or labels 0..c_dim-1 cyclically (sample i has class i mod c_dim); `class_index` on an
-    unconditional run, or outside [0, c_dim), is a `GankitError`.
+    Latents are drawn on the CPU from `seed`: a G with a mapping network (StyleGAN2) gives sample
+    i the official latent of seed `seed + i` (`seed_latents`); other families draw all `num`
+    from one generator seeded with `seed` (`nets.draw_latents`). A conditional G gets
+    `class_index` for every sample, or labels 0..c_dim-1 cyclically (sample i has class i mod
+    c_dim); `class_index` on an unconditional run, or outside [0, c_dim), is a `GankitError`.
+    `truncation_psi`, `truncation_cutoff` and `noise_mode` (None: not given) go to a StyleGAN2 G
+    (see `style_kwargs`); given for any other family they are a `GankitError`.
     """
     G, kwargs, spec = load_generator(target, device)
+    style = style_kwargs(G, spec["name"], truncation_psi, truncation_cutoff, noise_mode)
     kind = "points" if getattr(G, "output_kind", "images") == "points" else "images"
     num = DEFAULT_NUM[kind] if num is None else num
     check_output_size(num, spec, kind)
     c_dim = int(spec.get("c_dim") or 0)
     labels = class_labels(c_dim, num, class_index)
-    z = draw_latents(G, num, torch.Generator().manual_seed(seed))
-    out = run_generator(G, z, labels, kwargs, batch)
+    if has_mapping(G):
+        check_seed(seed, "--seed")
+        check_seed(seed + num - 1, f"--seed {seed} with --num {num}: the last sample's seed")
+        z = seed_latents(G.z_dim, range(seed, seed + num))
+    else:
+        z = draw_latents(G, num, torch.Generator().manual_seed(seed))
+    with seeded_noise(style, seed, next(G.parameters()).device):
+        out = run_generator(G, z, labels, {**kwargs, **style}, batch)
     if kind == "points":
         return Samples(out.float(), labels, kind, c_dim, class_index, run_mixture(target))
     return Samples(to_uint8(out), labels, kind, c_dim, class_index)
+
+
+def has_mapping(G: nn.Module) -> bool:
+    """True for a StyleGAN-family G: `G.mapping(z, c) -> ws` and `G.synthesis(ws, noise_mode=...)`."""
+    return isinstance(getattr(G, "mapping", None), nn.Module) and hasattr(G, "synthesis")
+
+
+def check_seed(seed: int, what: str) -> None:
+    """Refuse a seed numpy's RandomState cannot take (the official latents need one)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise GankitError(f"{what} is {seed}; seeds of StyleGAN2 runs lie in 0 .. {MAX_SEED:,}")
+
+
+def seed_latents(z_dim: int, seeds: Sequence[int]) -> torch.Tensor:
+    """float32 latents `[len(seeds), z_dim]`, row k = `np.random.RandomState(seeds[k]).randn(z_dim)`:
+    the official tools' z for each seed (float64 there, cast to float32 by the mapping network)."""
+    rows = [np.random.RandomState(seed).randn(z_dim) for seed in seeds]
+    return torch.from_numpy(np.stack(rows) if rows else np.zeros((0, z_dim))).float()
+
+
+def style_kwargs(
+    G: nn.Module,
+    family: str,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
+) -> dict[str, Any]:
+    """G's keyword arguments for truncation and noise; None means the option was not given.
+
+    A StyleGAN-family G gets `truncation_psi` (default 1: none), `truncation_cutoff` (the number
+    of leading ws truncated, 0 .. num_ws; default all) and `noise_mode` (default "const"). For a G
+    without a mapping network every given option is an error naming the option and `family`.
+    """
+    given = {"--trunc": truncation_psi, "--trunc-cutoff": truncation_cutoff}
+    given["--noise-mode"] = noise_mode
+    if not has_mapping(G):
+        for flag, value in given.items():
+            if value is not None:
+                what = "per-layer noise inputs" if flag == "--noise-mode" else "w to truncate"
+                raise GankitError(
+                    f"{flag} applies to StyleGAN2 generators (a mapping network and {what}); "
+                    f"this run's generator is {family!r}, which has none: leave out {flag}"
+                )
+        return {}
+    noise_mode = "const" if noise_mode is None else noise_mode
+    if noise_mode not in NOISE_MODES:
+        raise GankitError(f"--noise-mode {noise_mode!r}: use one of {', '.join(NOISE_MODES)}")
+    if truncation_cutoff is not None:
+        if truncation_psi is None:
+            raise GankitError(
+                f"--trunc-cutoff {truncation_cutoff} sets how many ws --trunc PSI pulls towards "
+                "w_avg; give --trunc as well"
+            )
+        if not 0 <= truncation_cutoff <= G.num_ws:
+            raise GankitError(
+                f"--trunc-cutoff {truncation_cutoff} is outside 0 .. {G.num_ws}: this generator "
+                f"has num_ws = {G.num_ws} style inputs"
+            )
+    psi = 1.0 if truncation_psi is None else float(truncation_psi)
+    if psi != 1 and not hasattr(G.mapping, "w_avg"):
+        raise GankitError(f"--trunc: this {family!r} generator keeps no w_avg to truncate towards")
+    return {"truncation_psi": psi, "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode}
+
+
+@contextmanager
+def seeded_noise(style: dict[str, Any], seed: int, device: torch.device) -> Iterator[None]:
+    """Within: torch's streams seeded with `seed` when `style` asks for random noise, so the noise
+    repeats with the command; the global random state is restored afterwards."""
+    if style.get("noise_mode") != "random":
+        yield
+        return
+    cuda = []
+    if device.type == "cuda":
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
 
 
 #: The most memory `generate` fills with samples in one call.
