@@ -1,5 +1,6 @@
 """The StyleGAN2 recipe: the official configurations, lazy-regularisation Adam settings, R1 and
-path length against independent computations, style mixing, the NaN guard, and training steps.
+path length against independent computations, style mixing, cleaned gradients, D's augmentation
+(ADA's pipe and p, DiffAugment) and training steps.
 
 The maths runs on tiny stand-in networks with the StyleGAN2 API (a linear mapping, a small
 nonlinear synthesis, a linear D), so it does not depend on the real networks' details.
@@ -8,8 +9,10 @@ nonlinear synthesis, a linear D), so it does not depend on the real networks' de
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -17,15 +20,17 @@ import torch
 from scipy import stats
 from torch import nn
 
+from gankit.augment import PRESETS as AUGMENT_PRESETS
+from gankit.augment import AugmentPipe, DiffAugment, diff_augment
 from gankit.config import config_from_dict
 from gankit.data.base import ArrayDataset
 from gankit.errors import ConfigError
+from gankit.nets import run_generator
 from gankit.recipes.base import Stage, StepContext
 from gankit.recipes.stylegan2 import (
     PRESETS,
-    GuardedAdam,
+    AugPipeName,
     StyleGAN2Recipe,
-    ada_update,
     auto_config,
     config_for,
     lazy_adam_settings,
@@ -192,13 +197,15 @@ def test_lazy_regularisation_corrects_learning_rates_and_betas() -> None:
     assert g["lr"] == pytest.approx(0.0025 * 4 / 5) and d["lr"] == pytest.approx(0.0025 * 16 / 17)
     assert g["betas"] == pytest.approx((0.0, 0.99**0.8))
     assert d["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
-    assert g["eps"] == 1e-8 and isinstance(recipe.optimizers()["G"], GuardedAdam)
+    assert g["eps"] == 1e-8 and g["fused"]
+    assert all(type(o) is torch.optim.Adam for o in recipe.optimizers().values())
     assert lazy_adam_settings(0.002, (0.5, 0.99), None) == (0.002, (0.5, 0.99))
     phases = recipe.phases()
     assert [(p.name, p.optimizer, p.every) for p in phases] == [
         ("G_main", "G", 1), ("G_reg", "G", 4), ("D_main", "D", 1), ("D_reg", "D", 16),
     ]  # fmt: skip
     assert [p.autocast for p in phases] == [True, False, True, False]
+    assert all(p.clean_grads for p in phases)  # the loop's NaN -> 0, +-inf -> +-1e5
 
 
 def test_cifar_drops_path_length_and_style_mixing_but_keeps_the_correction() -> None:
@@ -212,18 +219,33 @@ def test_cifar_drops_path_length_and_style_mixing_but_keeps_the_correction() -> 
         StyleGAN2Recipe(_nets(), 4, G_reg_interval=0)
 
 
-def test_guarded_adam_replaces_nan_and_inf_gradients_before_the_step() -> None:
-    bad = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.5])
-    clean = torch.tensor([0.0, 1e5, -1e5, 0.5])
-    a, b = nn.Parameter(torch.ones(4)), nn.Parameter(torch.ones(4))
-    guarded = GuardedAdam([a], lr=0.1, betas=(0.0, 0.99), fused=True)
-    plain = torch.optim.Adam([b], lr=0.1, betas=(0.0, 0.99))
-    a.grad, b.grad = bad.clone(), clean.clone()
-    guarded.step()
-    plain.step()
-    assert torch.equal(a.grad, clean)
-    torch.testing.assert_close(a.detach(), b.detach())
-    assert a[0].item() == 1.0 and a[1].item() < 1.0  # NaN -> 0 leaves the weight alone
+def test_a_nan_gradient_never_reaches_the_weights_through_a_training_step(
+    tmp_path: Path,
+) -> None:
+    # No R1 and no augmentation: D is stepped once per iteration, by D_main, on plain reals.
+    trainer = _trainer(tmp_path, "none", r1_gamma=0.0, aug="noaug")
+    weight = trainer.nets["D"].fc.weight
+    start = weight.detach().clone()
+    raw: list[torch.Tensor] = []
+
+    def corrupt(grad: torch.Tensor) -> torch.Tensor:
+        raw.append(grad.clone())
+        bad = grad.clone()
+        bad[0, 0], bad[0, 1], bad[0, 2] = float("nan"), float("inf"), -float("inf")
+        return bad
+
+    weight.register_hook(corrupt)
+    trainer.step()
+    assert len(raw) == 1 and torch.isfinite(weight).all()
+    # One plain Adam step on the cleaned gradient, with the D optimizer's settings.
+    clean = raw[0].clone()
+    clean[0, 0], clean[0, 1], clean[0, 2] = 0.0, 1e5, -1e5
+    group = trainer.recipe.optimizers()["D"].param_groups[0]
+    expected = nn.Parameter(start.clone())
+    expected.grad = clean
+    torch.optim.Adam([expected], lr=group["lr"], betas=group["betas"], eps=group["eps"]).step()
+    torch.testing.assert_close(weight.detach(), expected.detach())
+    assert weight[0, 0] == start[0, 0]  # NaN -> 0: the weight stays
 
 
 # ---------------------------------------------------------------------- penalties
@@ -232,15 +254,14 @@ def test_guarded_adam_replaces_nan_and_inf_gradients_before_the_step() -> None:
 @pytest.mark.parametrize("scale", [1.0, 2.0])
 def test_r1_of_a_linear_critic_is_its_squared_weight_norm(scale: float) -> None:
     nets = _nets()
-    recipe = StyleGAN2Recipe(nets, 4, r1_gamma=0.3)
-    if scale != 1.0:  # the augmentation hook is inside R1 too: D(a x) has gradient a w
-        recipe.augment_pipe = lambda img: img * scale
+    recipe = StyleGAN2Recipe(nets, 4, r1_gamma=0.3, aug="fixed", p=1.0)
+    assert recipe.augment_pipe is not None
+    # The pipe is inside R1 too: D(a x) has gradient a w.
+    recipe.augment_pipe.forward = lambda img, generator=None: img * scale  # type: ignore[method-assign]
     logs = recipe.d_reg(_reals(), _ctx(nets))
     w2 = nets["D"].fc.weight.detach().square().sum()
     torch.testing.assert_close(logs["r1"], scale**2 * w2)
     torch.testing.assert_close(logs["loss"], 0.3 / 2 * 16 * scale**2 * w2)
-    assert recipe.take_real_sign_mean().abs() <= 1
-    assert recipe.take_real_sign_mean() == 0  # reset by the first call
 
 
 def _finite_difference_lengths(
@@ -337,17 +358,10 @@ def test_generator_mixes_two_latents_at_the_drawn_crossover() -> None:
     torch.testing.assert_close(ws[:, cutoff:], mapping(z_mix)[:, cutoff:])
 
 
-def test_ada_update_moves_p_by_the_official_step() -> None:
-    p = torch.tensor(0.1)
-    up = ada_update(p, torch.tensor(0.8), target=0.6, batch_size=32)
-    torch.testing.assert_close(up, torch.tensor(0.1 + 32 * 4 / 500_000))
-    assert ada_update(torch.tensor(0.0), torch.tensor(0.2), 0.6, 32) == 0  # never below 0
-
-
 # ---------------------------------------------------------------------- training
 
 
-def _trainer(tmp_path: Path, amp: str) -> Trainer:
+def _trainer(tmp_path: Path, amp: str, **args: Any) -> Trainer:
     nets = _nets()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (16, CHANNELS, RES, RES), dtype=np.uint8)
@@ -356,7 +370,7 @@ def _trainer(tmp_path: Path, amp: str) -> Trainer:
         total_kimg=1.0, ema_kimg=10.0, ema_rampup=0.05, tick_kimg=1.0, snapshot_kimg=0.0,
         sample_kimg=0.0, device=torch.device("cpu"), amp=amp, grid_size=4, progress=False,
     )  # fmt: skip
-    recipe = StyleGAN2Recipe(nets, 4)
+    recipe = StyleGAN2Recipe(nets, 4, **args)
     logger = RunLogger(tmp_path, enabled=False)
     return Trainer(nets, recipe, dataset, tmp_path, options, DistInfo(), logger)
 
@@ -383,11 +397,12 @@ def test_training_steps_fire_every_phase_at_its_interval(amp: str, tmp_path: Pat
 # ---------------------------------------------------------------------- the real networks
 
 
-def _real_trainer(tmp_path: Path, amp: str) -> Trainer:
+def _real_trainer(tmp_path: Path, amp: str, **args: Any) -> Trainer:
     """The stylegan2 model in its smallest arch at 8 px, built as `gankit train` builds it."""
+    args = {"G_reg_interval": 2, "D_reg_interval": 3, **args}
     config = config_from_dict(
         {
-            "recipe": {"name": "stylegan2", "args": {"G_reg_interval": 2, "D_reg_interval": 3}},
+            "recipe": {"name": "stylegan2", "args": args},
             "model": {"name": "auto", "arch": dict(MODELS.entry("stylegan2").small_arch)},
             "data": {"name": "digits", "resolution": 8},
             "train": {"out": str(tmp_path / "run"), "kimg": 1.0, "batch_size": 4, "amp": amp,
@@ -418,3 +433,227 @@ def test_the_stylegan2_model_trains_with_every_phase(amp: str, tmp_path: Path) -
     assert trainer.recipe.pl_mean > 0 and G.mapping.w_avg.abs().sum() > 0
     state = trainer.state_dict()["recipe"]
     assert torch.equal(state["pl_mean"], trainer.recipe.pl_mean)
+
+
+def test_sampling_uses_the_constant_noise(tmp_path: Path) -> None:
+    trainer = _real_trainer(tmp_path, "none")
+    kwargs = trainer.recipe.generator_kwargs(Stage(RES))
+    assert kwargs == {"noise_mode": "const"}
+    G, z = trainer.nets["G"], torch.randn(3, trainer.nets["G"].z_dim)
+    with torch.no_grad():  # the noise strengths start at 0, as officially
+        for name, param in G.named_parameters():
+            if name.endswith("noise_strength"):
+                param.fill_(1.0)
+    # The real G takes the argument: constant noise repeats, random noise does not.
+    torch.testing.assert_close(run_generator(G, z, None, kwargs), run_generator(G, z, None, kwargs))
+    assert not torch.equal(run_generator(G, z), run_generator(G, z))
+    trainer.step()
+    assert trainer.state_dict()["sampling"] == {"noise_mode": "const"}  # what generate reads
+
+
+# ---------------------------------------------------------------------- augmentation
+
+
+def _count_pipe_calls(module: nn.Module) -> list[tuple[tuple[int, ...], bool]]:
+    """Wrap `module.forward` to record (shape, requires_grad) of every image batch it gets."""
+    calls: list[tuple[tuple[int, ...], bool]] = []
+    original = module.forward
+
+    def counting(img: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        calls.append((tuple(img.shape), img.requires_grad))
+        return original(img, generator)
+
+    module.forward = counting  # type: ignore[method-assign]
+    return calls
+
+
+def test_the_pipe_gets_every_image_d_sees_in_every_phase() -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4, aug="fixed", p=1.0)
+    assert recipe.augment_pipe is not None and recipe.ada is not None
+    assert recipe.ada.p == 1.0 and not recipe.ada.adaptive
+    calls = _count_pipe_calls(recipe.augment_pipe)
+    shape = (4, CHANNELS, RES, RES)
+    recipe.g_main(_reals(), _ctx(nets))
+    assert calls == [(shape, True)]  # the fakes, in G's graph
+    recipe.g_reg(_reals(), _ctx(nets))
+    assert len(calls) == 1  # path length: no D
+    logs = recipe.d_main(_reals(), _ctx(nets))
+    assert calls[1:] == [(shape, False), (shape, False)]  # fakes, then reals
+    assert logs["aug_p"] == 1.0
+    recipe.d_reg(_reals(), _ctx(nets))
+    assert calls[3:] == [(shape, True)]  # the reals, R1 differentiates through the pipe
+
+
+def test_d_sees_the_pipes_images_and_r1_goes_through_it() -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4, aug="fixed", p=1.0, r1_gamma=0.3)
+    seen: list[torch.Tensor] = []
+    nets["D"].register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    reals = _reals()
+    logs = recipe.d_reg(reals, _ctx(nets, seed=7))
+    # D's input: the official bgc pipe at p = 1, drawing first from the loop's generator.
+    pipe = AugmentPipe.preset("bgc")
+    pipe.p.fill_(1.0)
+    expected = pipe(reals["img"], torch.Generator().manual_seed(7))
+    assert not torch.allclose(expected, reals["img"], atol=1e-3)
+    torch.testing.assert_close(seen[0], expected)
+    # With these draws bgc is affine in x (resampling, then a colour map), so D(pipe(x)) = w.(Ax
+    # + b) has the gradient A^T w everywhere: read it off at x = 0 with the same draws.
+    zeros = torch.zeros_like(reals["img"], requires_grad=True)
+    out = nets["D"](pipe(zeros, torch.Generator().manual_seed(7))).sum()
+    (grad,) = torch.autograd.grad(out, zeros)
+    torch.testing.assert_close(logs["r1"], grad.square().sum((1, 2, 3)).mean())
+    w2 = nets["D"].fc.weight.detach().square().sum()
+    assert not torch.allclose(logs["r1"], w2, rtol=1e-2)  # not R1 of D without the pipe
+
+
+@pytest.mark.parametrize("aug", ["fixed", "diffaug"])
+def test_augmentation_runs_in_float32_under_bf16_autocast(aug: str) -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4, aug=aug, p=1.0)
+    ctx = dataclasses.replace(_ctx(nets, seed=4), autocast_dtype=torch.bfloat16)
+    img = _reals()["img"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = recipe.augment(img.bfloat16(), ctx)
+    augment = recipe.augment_pipe if aug == "fixed" else recipe.diffaug
+    expected = augment(img.bfloat16().float(), torch.Generator().manual_seed(4))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_ada_observes_the_signs_of_d_real_in_d_main_and_d_reg() -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4)
+    seen: list[torch.Tensor] = []
+    nets["D"].register_forward_hook(lambda module, args, out: seen.append(out.detach()))
+    recipe.g_main(_reals(), _ctx(nets))
+    recipe.d_main(_reals(), _ctx(nets))
+    recipe.d_reg(_reals(), _ctx(nets, seed=2))
+    # D ran on G_main's fakes, D_main's fakes and reals, D_reg's reals: the reals' signs count.
+    signs = torch.cat([seen[2], seen[3]]).sign()
+    assert recipe.ada.sign_count == 8 and recipe.ada.sign_sum == signs.sum().double()
+
+
+def test_ada_raises_p_after_its_interval_when_d_is_sure_of_the_reals(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, "none")  # the default: ADA from p = 0, every 4, 500 kimg
+    recipe = trainer.recipe
+    assert recipe.ada is not None and recipe.ada.adaptive and recipe.ada.target == 0.6
+    with torch.no_grad():  # D(real) about 100: every sign +1, over the target
+        trainer.nets["D"].fc.weight.zero_()
+        trainer.nets["D"].fc.bias.fill_(100.0)
+    step = 4 * 4 / (500 * 1000)  # batch * interval / (ada_kimg * 1000)
+    for _ in range(3):
+        trainer.step()
+    assert recipe.ada.p == 0.0
+    trainer.step()
+    first = torch.tensor(step, dtype=torch.float32)
+    assert recipe.augment_pipe.p == first
+    for _ in range(4):
+        trainer.step()
+    assert recipe.augment_pipe.p == torch.tensor(float(first) + step, dtype=torch.float32)
+    logged = [float(v) for v in trainer.tick_logs["D_main/aug_p"]]
+    assert logged == [0.0] * 4 + [float(first)] * 4  # p as D_main saw it
+
+
+def test_ada_keeps_p_at_0_when_d_doubts_the_reals(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, "none", ada_interval=2)
+    with torch.no_grad():
+        trainer.nets["D"].fc.weight.zero_()
+        trainer.nets["D"].fc.bias.fill_(-100.0)
+    for _ in range(4):
+        trainer.step()
+    assert trainer.recipe.ada.p == 0.0  # moved down twice, floored at 0
+
+
+def test_ada_state_round_trips_and_a_resumed_run_is_exact(tmp_path: Path) -> None:
+    args = {"aug": "ada", "p": 0.5, "ada_interval": 3, "ada_kimg": 0.1}
+    torch.manual_seed(0)
+    whole = _real_trainer(tmp_path / "whole", "none", **args)
+    for _ in range(8):
+        whole.step()
+    torch.manual_seed(0)
+    first = _real_trainer(tmp_path / "first", "none", **args)
+    for _ in range(4):
+        first.step()
+    state = first.state_dict()
+    ada = state["recipe"]["ada"]
+    assert ada["iterations"] == 1 and ada["sign_count"] > 0  # stopped within an interval
+    assert ada["p"] == first.recipe.ada.p != 0.5  # p moved at iteration 2
+    second = _real_trainer(tmp_path / "second", "none", **args)
+    second.load_state_dict(state)
+    assert second.recipe.ada.p == first.recipe.ada.p
+    for _ in range(4):
+        second.step()
+    assert whole.recipe.ada.p == second.recipe.ada.p
+    for key in ("p", "sign_sum", "sign_count", "iterations"):
+        assert whole.recipe.state_dict()["ada"][key] == second.recipe.state_dict()["ada"][key]
+    for name in ("G", "D", "G_ema"):
+        mine, theirs = whole.all_nets[name].state_dict(), second.all_nets[name].state_dict()
+        for key, value in mine.items():
+            assert torch.equal(value, theirs[key]), (name, key)
+
+
+def test_noaug_never_calls_a_pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an augmentation ran")
+
+    monkeypatch.setattr(AugmentPipe, "forward", refuse)
+    monkeypatch.setattr(DiffAugment, "forward", refuse)
+    for args in ({"aug": "noaug"}, {"aug": "fixed", "p": 0.0}):
+        trainer = _trainer(tmp_path, "none", **args)
+        assert trainer.recipe.augment_pipe is None and trainer.recipe.diffaug is None
+        trainer.step()  # every phase runs at iteration 0
+        assert "D_main/aug_p" not in trainer.tick_logs and trainer.recipe.state_dict().keys() == {
+            "pl_mean"
+        }
+
+
+def test_diffaug_applies_diffaugment_to_what_d_sees(tmp_path: Path) -> None:
+    nets = _nets()
+    recipe = StyleGAN2Recipe(nets, 4, aug="diffaug", diffaug_policy="translation,cutout")
+    assert recipe.augment_pipe is None and recipe.diffaug is not None
+    calls = _count_pipe_calls(recipe.diffaug)
+    seen: list[torch.Tensor] = []
+    nets["D"].register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    reals = _reals()
+    recipe.d_reg(reals, _ctx(nets, seed=3))
+    expected = diff_augment(reals["img"], "translation,cutout", torch.Generator().manual_seed(3))
+    assert (expected == 0).any() and not (reals["img"] == 0).any()  # cutout's zeros
+    torch.testing.assert_close(seen[0], expected)
+    recipe.g_main(reals, _ctx(nets))
+    recipe.d_main(reals, _ctx(nets))
+    assert len(calls) == 4  # R1's reals; G's fakes; D's fakes and reals
+    trainer = _trainer(tmp_path, "none", aug="diffaug")
+    trainer.step()
+    assert trainer.recipe.state_dict().keys() == {"pl_mean"}
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        ({"aug": "adaptive"}, "recipe.args.aug"),
+        ({"aug": "fixed", "p": 1.5}, "recipe.args.p"),
+        ({"p": -0.1}, "recipe.args.p"),
+        ({"target": 1.2}, "recipe.args.target"),
+        ({"augpipe": "bgcx"}, "recipe.args.augpipe"),
+        ({"aug": "diffaug", "diffaug_policy": "color,zoom"}, "recipe.args.diffaug_policy"),
+        ({"ada_interval": 0}, "ada_interval"),
+        ({"ada_kimg": 0.0}, "ada_kimg"),
+    ],
+)
+def test_bad_augmentation_values_are_config_errors_naming_the_key(
+    args: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key):
+        StyleGAN2Recipe(_nets(), 4, **args)
+
+
+def test_the_augpipe_names_are_the_official_presets() -> None:
+    assert set(get_args(AugPipeName)) == set(AUGMENT_PRESETS)
+    assert "bgcfnc" in AUGMENT_PRESETS and len(AUGMENT_PRESETS) == 11
+
+
+def test_bad_augmentation_values_are_refused_by_the_config_check(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="augpipe"):
+        _real_trainer(tmp_path, "none", augpipe="bgcx")

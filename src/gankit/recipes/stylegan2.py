@@ -20,7 +20,29 @@ phase (the official `Gboth`/`Dboth`) without that correction. A weight of 0 drop
 0.9 one crossover index for the whole minibatch, uniform in [1, num_ws), after which the ws of a
 second latent are used; otherwise none. Every call of G's mapping on the first latent updates
 `w_avg` (the official `skip_w_avg_update` only on the mixing latent). Adam betas (0, 0.99), eps
-1e-8; before each step NaN gradients become 0 and +-inf +-1e5 (`GuardedAdam`).
+1e-8; every phase sets `Phase.clean_grads`, so the loop turns NaN gradients into 0 and +-inf into
++-1e5 after averaging them over processes and before the step, where the official loop does.
+
+Augmentation of what D sees (`aug`; the official --aug, --p, --target, --augpipe):
+
+- "ada" (the default): StyleGAN2-ADA's `AugmentPipe` preset `augpipe` ("bgc"), its p starting at
+  `p` (0) and moved by `AdaptiveP` towards E[sign(D(real))] = `target` (0.6) every
+  `ada_interval` (4) iterations, by batch * interval / (`ada_kimg` (500) * 1000) each time;
+- "fixed": the same pipe at a constant `p` (none at p = 0, as officially);
+- "noaug": none;
+- "diffaug": DiffAugment's `diffaug_policy` ("color,translation,cutout"), always applied (Zhao
+  et al. 2020, arXiv:2006.10738; not in the official train.py).
+
+Every image D sees goes through it, as the official `loss.run_D`: the fakes in G_main and D_main,
+the reals in D_main and D_reg, where R1 is the gradient with respect to the reals before the pipe,
+through it. The signs of D(real) in D_main and D_reg drive p. p and the controller's sums are in
+`state_dict()` (an exact resume), and D_main logs p as `aug_p`. The pipe is built with the recipe,
+on the CPU (so a resumed run can load p before the first step), and moved to the images' device
+the first time it runs (the recipe is built before the nets move there); it is not one of the
+nets.
+
+Sampling (previews, `gankit generate`, metrics) uses the constant noise buffers
+(`generator_kwargs`: `noise_mode="const"`), as the official generate.py and training grids do.
 
 The configurations are train.py's `cfg_specs`: `auto` (the default; batch, minibatch-std group,
 channel base, learning rate, R1 gamma = 0.0002 * res^2 / batch, G_ema half-life, mapping depth as
@@ -47,35 +69,44 @@ Deviations from the official code, and why:
   dataset at random): the same distribution, without a second pass over the data.
 - Random numbers (latents, crossover, path-length noise) come from the loop's checkpointed
   generator rather than torch's global one, so a resumed run continues exactly.
-- The NaN guard lives in the optimizer's `step` (the loop has no hook between backward and
-  step); it runs where the official one does, after the gradients are averaged over processes.
+- ADA adjusts p in D_main's `after_step` (every iteration) rather than after all phases and the
+  G_ema update: when D_reg runs in an iteration that adjusts p, it sees the new p and its signs
+  count towards the next interval. With D_reg_interval a multiple of ada_interval (the defaults,
+  16 and 4) the adjusting iterations never run D_reg, and p moves exactly as officially.
+- `p` is also ADA's starting value (officially --p goes with --aug fixed only and ADA starts at
+  0), and the arguments a mode does not use (`target` outside "ada", `augpipe` with "noaug" or
+  "diffaug", ...) are ignored rather than refused: every argument has a typed default here.
+- The FID-type metrics sample with the constant noise too (officially random noise; the
+  official PPL uses constant noise): one set of sampling arguments serves the pictures and the
+  metrics.
 - The crossover is applied with `torch.where` over the w index rather than a slice assignment:
   the same values, without reading the index back to the host.
-
-ADA is not wired in here: `augment_pipe` (None by default) is applied to every image D sees,
-reals and fakes, inside R1 too; the signs of D(real) of every D phase are summed on the device
-(`take_real_sign_mean`), and `ada_update` is the official adjustment of p from them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 
+from gankit.augment import PRESETS as AUGMENT_PRESETS
+from gankit.augment import AdaptiveP, AugmentPipe, DiffAugment
+from gankit.augment.diffaug import DEFAULT_POLICY
 from gankit.errors import ConfigError
 from gankit.losses import d_nonsaturating, g_nonsaturating, r1
-from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, Stage, StepContext, fused_adam
 from gankit.registry import RECIPES
 
 ConfigName = Literal["auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar"]
-
-#: The official nan_to_num replacement of infinite gradients.
-GRAD_LIMIT = 1e5
+#: The official --aug modes, and DiffAugment.
+AugMode = Literal["ada", "noaug", "fixed", "diffaug"]
+#: The official --augpipe choices (`gankit.augment.PRESETS`).
+AugPipeName = Literal[
+    "blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn", "bgcfnc"
+]
 
 
 @dataclass(frozen=True)
@@ -172,6 +203,29 @@ def config_for(name: str, resolution: int, gpus: int = 1) -> TrainingConfig:
     return PRESETS[name]
 
 
+def _check_augmentation(
+    aug: str, p: float, target: float, augpipe: str, interval: int, ada_kimg: float
+) -> None:
+    """Refuse a bad augmentation argument (what train.py refuses, and intervals), naming it."""
+    modes = get_args(AugMode)
+    if aug not in modes:
+        raise ConfigError(f"recipe.args.aug={aug!r}: choose one of {', '.join(modes)}")
+    if not 0 <= p <= 1:
+        raise ConfigError(f"recipe.args.p={p}: the augmentation probability must be in [0, 1]")
+    if not 0 <= target <= 1:
+        raise ConfigError(f"recipe.args.target={target}: ADA's target must be in [0, 1]")
+    if augpipe not in AUGMENT_PRESETS:
+        raise ConfigError(
+            f"recipe.args.augpipe={augpipe!r}: choose one of {', '.join(AUGMENT_PRESETS)} "
+            "(the official --augpipe names)"
+        )
+    if interval < 1 or ada_kimg <= 0:
+        raise ConfigError(
+            f"recipe.args: ada_interval must be >= 1 and ada_kimg > 0; got {interval} and "
+            f"{ada_kimg}"
+        )
+
+
 def lazy_adam_settings(
     lr: float, betas: tuple[float, float], interval: int | None
 ) -> tuple[float, tuple[float, float]]:
@@ -181,23 +235,6 @@ def lazy_adam_settings(
         return lr, (betas[0], betas[1])
     ratio = interval / (interval + 1)
     return lr * ratio, (betas[0] ** ratio, betas[1] ** ratio)
-
-
-class GuardedAdam(torch.optim.Adam):
-    """Adam whose `step` first sets NaN gradients to 0 and infinite ones to +-1e5, as the
-    official training loop does before every step, so one bad minibatch cannot write NaN into
-    the weights."""
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Replace non-finite gradients, then take Adam's step."""
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None:
-                    torch.nan_to_num(
-                        param.grad, nan=0.0, posinf=GRAD_LIMIT, neginf=-GRAD_LIMIT, out=param.grad
-                    )
-        return super().step(closure)
 
 
 def mixing_cutoff(num_ws: int, prob: float, generator: torch.Generator) -> torch.Tensor:
@@ -228,25 +265,10 @@ def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -> to
     return grad.float().square().sum(2).mean(1).sqrt()
 
 
-def ada_update(
-    p: torch.Tensor,
-    real_sign_mean: torch.Tensor,
-    target: float,
-    batch_size: int,
-    interval: int = 4,
-    ada_kimg: float = 500.0,
-) -> torch.Tensor:
-    """ADA's augmentation probability after `interval` iterations of `batch_size` images whose
-    mean sign(D(real)) was `real_sign_mean`: p moves by +-(images / (ada_kimg * 1000)) towards
-    the `target` sign, never below 0 (the official adjustment; the lead wires it in)."""
-    step = torch.sign(real_sign_mean - target) * (batch_size * interval) / (ada_kimg * 1000)
-    return (p + step).clamp(min=0.0)
-
-
 @RECIPES.register("stylegan2", kinds=("images",))
 class StyleGAN2Recipe(Recipe):
     """StyleGAN2 with the official StyleGAN2-ADA training: lazy R1 and path-length penalties,
-    style mixing, and the official configurations (`cfg`)."""
+    style mixing, the official configurations (`cfg`) and D's augmentation (`aug`)."""
 
     default_model = "stylegan2"
     default_batch_size = 32  # the auto configuration at <= 128 px on one GPU
@@ -270,9 +292,17 @@ class StyleGAN2Recipe(Recipe):
         D_reg_interval: int | None = 16,
         pl_decay: float = 0.01,
         pl_batch_shrink: int = 2,
+        aug: AugMode = "ada",
+        p: float = 0.0,
+        target: float = 0.6,
+        augpipe: AugPipeName = "bgc",
+        diffaug_policy: str = DEFAULT_POLICY,
+        ada_interval: int = 4,
+        ada_kimg: float = 500.0,
     ) -> None:
         """`cfg` and `gpus` choose the configuration (`config_for`); `lr`, `r1_gamma`,
-        `pl_weight` and `style_mixing_prob` left at None take its values."""
+        `pl_weight` and `style_mixing_prob` left at None take its values. `aug` and the
+        arguments after it choose D's augmentation (see the module docstring)."""
         super().__init__(nets, batch_size)
         G, D = nets["G"], nets["D"]
         given = {"lr": lr, "r1_gamma": r1_gamma, "pl_weight": pl_weight,
@@ -284,9 +314,13 @@ class StyleGAN2Recipe(Recipe):
         self.G_reg_interval, self.D_reg_interval = G_reg_interval, D_reg_interval
         self.pl_decay, self.pl_batch_shrink = pl_decay, pl_batch_shrink
         self.pl_mean = torch.zeros([])
-        self.real_signs = torch.zeros([2])  # sum of sign(D(real)) and the count, for ADA
-        #: Applied to every image D sees (reals, fakes, inside R1); ADA's pipe, wired by the caller.
-        self.augment_pipe: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.aug, self.augpipe = aug, augpipe
+        #: ADA's pipe ("ada", "fixed") and its controller, which holds p; DiffAugment ("diffaug").
+        self.augment_pipe: AugmentPipe | None = None
+        self.ada: AdaptiveP | None = None
+        self.diffaug: DiffAugment | None = None
+        self._build_augmentation(aug, p, target, augpipe, diffaug_policy, ada_interval, ada_kimg)
+        self._check_channels(G.img_channels)
         self._optimizers = {
             "G": self._adam(G.parameters(), G_reg_interval),
             "D": self._adam(D.parameters(), D_reg_interval),
@@ -312,9 +346,46 @@ class StyleGAN2Recipe(Recipe):
                 f"recipe.args.style_mixing_prob must be in [0, 1]; got {config.style_mixing_prob}"
             )
 
-    def _adam(self, params: Any, interval: int | None) -> GuardedAdam:
+    def _build_augmentation(
+        self,
+        aug: str,
+        p: float,
+        target: float,
+        augpipe: str,
+        policy: str,
+        interval: int,
+        ada_kimg: float,
+    ) -> None:
+        _check_augmentation(aug, p, target, augpipe, interval, ada_kimg)
+        if aug == "diffaug":
+            try:
+                self.diffaug = DiffAugment(policy)
+            except ValueError as err:
+                raise ConfigError(f"recipe.args.diffaug_policy: {err}") from None
+        # As officially, a fixed p of 0 builds no pipe (it would only spend random numbers).
+        if aug == "ada" or (aug == "fixed" and p > 0):
+            self.augment_pipe = AugmentPipe.preset(augpipe)
+            self.ada = AdaptiveP(
+                self.augment_pipe, p=p, target=target if aug == "ada" else None,
+                interval=interval, speed_kimg=ada_kimg,
+            )  # fmt: skip
+
+    def _check_channels(self, channels: int) -> None:
+        # The pipe's colour transformations act on RGB or grey images only (as officially).
+        pipe = self.augment_pipe
+        colour = pipe is not None and any(
+            getattr(pipe, name) > 0 for name in ("brightness", "contrast", "lumaflip")
+        )
+        if colour and channels not in (1, 3):
+            raise ConfigError(
+                f"recipe.args.augpipe={self.augpipe!r} changes colours, which needs RGB or grey "
+                f"images; the data has {channels} channels: choose augpipe blit or geom, or "
+                "aug noaug or diffaug"
+            )
+
+    def _adam(self, params: Any, interval: int | None) -> torch.optim.Adam:
         lr, betas = lazy_adam_settings(self.config.lr, self.betas, interval)
-        return GuardedAdam(params, lr=lr, betas=betas, eps=self.eps, fused=True)
+        return fused_adam(params, lr=lr, betas=betas, eps=self.eps)
 
     @classmethod
     def resolve_args(cls, given: dict[str, Any], facts: Any) -> dict[str, Any]:
@@ -360,18 +431,30 @@ class StyleGAN2Recipe(Recipe):
 
     def phases(self) -> list[Phase]:
         """G_main, G_reg, D_main, D_reg (the official order); a reg phase only when lazy and
-        its weight is not 0."""
-        phases = [Phase("G_main", "G", self.g_main)]
+        its weight is not 0. Every phase cleans its gradients; D_main, which runs every
+        iteration, ends the iteration for ADA's controller."""
+        clean = {"clean_grads": True}
+        phases = [Phase("G_main", "G", self.g_main, **clean)]
         if self.G_reg_interval is not None and self.config.pl_weight:
             phases.append(
-                Phase("G_reg", "G", self.g_reg, every=self.G_reg_interval, autocast=False)
+                Phase("G_reg", "G", self.g_reg, every=self.G_reg_interval, autocast=False, **clean)
             )
-        phases.append(Phase("D_main", "D", self.d_main))
+        phases.append(Phase("D_main", "D", self.d_main, after_step=self._ada_step, **clean))
         if self.D_reg_interval is not None and self.config.r1_gamma:
             phases.append(
-                Phase("D_reg", "D", self.d_reg, every=self.D_reg_interval, autocast=False)
+                Phase("D_reg", "D", self.d_reg, every=self.D_reg_interval, autocast=False, **clean)
             )
         return phases
+
+    def _ada_step(self) -> None:
+        # The global batch: under DDP every rank calls this at the same iteration, and the
+        # controller sums the signs over the ranks before it moves p.
+        if self.ada is not None:
+            self.ada.step(self.batch_size)
+
+    def generator_kwargs(self, stage: Stage) -> dict[str, Any]:
+        """Sample with the constant noise buffers, as the official generate.py by default."""
+        return {"noise_mode": "const"}
 
     @staticmethod
     def labels(batch: Batch, ctx: StepContext) -> torch.Tensor | None:
@@ -397,13 +480,26 @@ class StyleGAN2Recipe(Recipe):
             ws = mix_styles(ws, G.mapping(z_mix, c, update_emas=False), cutoff)
         return G.synthesis(ws), ws
 
+    def augment(self, img: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """`img` as D sees it: through ADA's pipe or DiffAugment, drawing from the loop's
+        generator; unchanged with "noaug" (or a fixed p of 0). The augmentation runs in float32
+        outside autocast: in bfloat16 its sampling coordinates and colour maps land pixels and
+        colours visibly off."""
+        if self.augment_pipe is not None:
+            if self.augment_pipe.p.device != img.device:  # built before the nets moved
+                self.augment_pipe.to(img.device)
+            with ctx.full_precision():
+                return self.augment_pipe(img, ctx.generator)
+        if self.diffaug is not None:
+            with ctx.full_precision():
+                return self.diffaug(img.float(), ctx.generator)
+        return img
+
     def run_discriminator(
         self, ctx: StepContext, img: torch.Tensor, c: torch.Tensor | None
     ) -> torch.Tensor:
-        """D's logits for `img`, through `augment_pipe` when one is set."""
-        if self.augment_pipe is not None:
-            img = self.augment_pipe(img)
-        return ctx.D(img, c)
+        """D's logits for `img`, augmented (`augment`)."""
+        return ctx.D(self.augment(img, ctx), c)
 
     def g_main(self, batch: Batch, ctx: StepContext) -> Logs:
         """softplus(-D(G(z))); with G_reg_interval None, plus the path-length loss."""
@@ -452,9 +548,11 @@ class StyleGAN2Recipe(Recipe):
         both = self.D_reg_interval is None and self.config.r1_gamma > 0
         real = real.detach().requires_grad_(both)
         real_logits = self.run_discriminator(ctx, real, c)
-        self._count_signs(real_logits)
+        self._observe(real_logits)
         loss = d_nonsaturating(real_logits, fake_logits).float()
         logs = {"real": real_logits.detach().mean(), "fake": fake_logits.detach().mean()}
+        if self.augment_pipe is not None:  # a copy: the controller moves p in place later
+            logs["aug_p"] = self.augment_pipe.p.detach().clone()
         if both:
             with ctx.full_precision():
                 penalty = r1(real_logits, real)
@@ -467,37 +565,31 @@ class StyleGAN2Recipe(Recipe):
         c = self.labels(batch, ctx)
         real = batch["img"].detach().float().requires_grad_(True)
         real_logits = self.run_discriminator(ctx, real, c)
-        self._count_signs(real_logits)
+        self._observe(real_logits)
         penalty = r1(real_logits, real)
         gain = self.D_reg_interval or 1
         loss = penalty.mean() * (self.config.r1_gamma / 2) * gain
         return {"loss": loss, "r1": penalty.detach().mean()}
 
-    def _count_signs(self, real_logits: torch.Tensor) -> None:
-        if self.real_signs.device != real_logits.device:
-            self.real_signs = self.real_signs.to(real_logits.device)
-        signs = real_logits.detach().float().sign()
-        self.real_signs += torch.stack([signs.sum(), signs.new_tensor(float(signs.numel()))])
-
-    def take_real_sign_mean(self) -> torch.Tensor:
-        """The mean sign(D(real)) over the D phases since the last call (0-d, on the device; 0
-        when none ran), and a fresh count: ADA's overfitting heuristic r_t."""
-        total, count = self.real_signs.unbind()
-        mean = total / count.clamp(min=1.0)
-        self.real_signs = torch.zeros_like(self.real_signs)
-        return mean
+    def _observe(self, real_logits: torch.Tensor) -> None:
+        if self.ada is not None:
+            self.ada.observe(real_logits)
 
     # ------------------------------------------------------------------ state and log
 
     def state_dict(self) -> dict[str, Any]:
-        return {"pl_mean": self.pl_mean.detach().cpu().clone(),
-                "real_signs": self.real_signs.detach().cpu().clone()}  # fmt: skip
+        """pl_mean, and ADA's p and sums when there is a pipe."""
+        state: dict[str, Any] = {"pl_mean": self.pl_mean.detach().cpu().clone()}
+        if self.ada is not None:
+            state["ada"] = self.ada.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`; a state without "ada" leaves p at its starting value."""
         device = self.pl_mean.device
         self.pl_mean = torch.as_tensor(state.get("pl_mean", 0.0), dtype=torch.float32).to(device)
-        signs = state.get("real_signs", torch.zeros([2]))
-        self.real_signs = torch.as_tensor(signs, dtype=torch.float32).to(device)
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
 
     def describe(self) -> str:
         s = self.config
@@ -510,8 +602,20 @@ class StyleGAN2Recipe(Recipe):
             f"{self._every(self.G_reg_interval)}; style mixing {s.style_mixing_prob:g}; Adam "
             f"lr {s.lr:g} betas {self.betas} eps {self.eps:g}, lazy-corrected to G lr "
             f"{g_lr:.6g} betas ({g_betas[0]:.6g}, {g_betas[1]:.6g}), D lr {d_lr:.6g} betas "
-            f"({d_betas[0]:.6g}, {d_betas[1]:.6g})"
+            f"({d_betas[0]:.6g}, {d_betas[1]:.6g}); {self._describe_augmentation()}"
         )
+
+    def _describe_augmentation(self) -> str:
+        if self.ada is not None and self.ada.adaptive:
+            return (
+                f"ADA {self.augpipe} from p {self.ada.p:g}, target {self.ada.target:g}, every "
+                f"{self.ada.interval} steps, {self.ada.speed_kimg:g} kimg per unit of p"
+            )
+        if self.ada is not None:
+            return f"augmentation {self.augpipe} at fixed p {self.ada.p:g}"
+        if self.diffaug is not None:
+            return f"DiffAugment {self.diffaug.policy}"
+        return "no augmentation"
 
     @staticmethod
     def _every(interval: int | None) -> str:
