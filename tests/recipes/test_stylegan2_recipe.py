@@ -172,12 +172,13 @@ def test_presets_hold_the_official_table() -> None:
         config_for("paper128", 128)
 
 
-def test_plan_prints_every_resolved_value_and_the_flags_for_this_run() -> None:
+def test_plan_prints_every_resolved_value_and_the_runs_batch() -> None:
     recipe = StyleGAN2Recipe(_nets(), 8)
     plan = recipe.plan(1000)
     for field in ("batch_size 32", "mbstd_group 4", "channel_base 16384", "lr 0.0025",
                   "r1_gamma 0.0004", "ema_kimg 10", "ema_rampup 0.05", "mapping_layers 2",
-                  "batch_gpu 32", "pl_weight 2", "style_mixing_prob 0.9", "--batch 32"):  # fmt: skip
+                  "batch_gpu 32", "pl_weight 2", "style_mixing_prob 0.9",
+                  "trains with batch 8"):  # fmt: skip
         assert field in plan, field  # r1_gamma: 0.0002 * 8^2 / 32, the auto rule at 8 px
     assert "R1 gamma 0.0004 every 16 steps" in recipe.describe()
     assert StyleGAN2Recipe.default_length_kimg({"cfg": "cifar"}, _Facts(), 32) == 100000
@@ -435,20 +436,23 @@ def test_the_stylegan2_model_trains_with_every_phase(amp: str, tmp_path: Path) -
     assert torch.equal(state["pl_mean"], trainer.recipe.pl_mean)
 
 
-def test_sampling_uses_the_constant_noise(tmp_path: Path) -> None:
+def test_previews_use_the_constant_noise_and_metrics_the_random(tmp_path: Path) -> None:
     trainer = _real_trainer(tmp_path, "none")
-    kwargs = trainer.recipe.generator_kwargs(Stage(RES))
-    assert kwargs == {"noise_mode": "const"}
-    G, z = trainer.nets["G"], torch.randn(3, trainer.nets["G"].z_dim)
+    G = trainer.nets["G"]
     with torch.no_grad():  # the noise strengths start at 0, as officially
-        for name, param in G.named_parameters():
-            if name.endswith("noise_strength"):
-                param.fill_(1.0)
-    # The real G takes the argument: constant noise repeats, random noise does not.
-    torch.testing.assert_close(run_generator(G, z, None, kwargs), run_generator(G, z, None, kwargs))
+        for net in (G, trainer.G_ema):
+            for name, param in net.named_parameters():
+                if name.endswith("noise_strength"):
+                    param.fill_(1.0)
+    # The grids are drawn with the constant noise buffers, as the official snapshots.
+    const = run_generator(trainer.G_ema, trainer.preview.z, None, {"noise_mode": "const"})
+    torch.testing.assert_close(trainer.sample_grid(), const)
+    random = run_generator(trainer.G_ema, trainer.preview.z, None, {"noise_mode": "random"})
+    assert not torch.allclose(const, random)
+    # Metrics and the checkpoint's sampling kwargs keep G's default, random noise (official).
+    assert trainer.recipe.generator_kwargs(Stage(RES)) == {}
+    z = torch.randn(3, G.z_dim)
     assert not torch.equal(run_generator(G, z), run_generator(G, z))
-    trainer.step()
-    assert trainer.state_dict()["sampling"] == {"noise_mode": "const"}  # what generate reads
 
 
 # ---------------------------------------------------------------------- augmentation

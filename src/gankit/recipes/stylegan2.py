@@ -41,24 +41,23 @@ on the CPU (so a resumed run can load p before the first step), and moved to the
 the first time it runs (the recipe is built before the nets move there); it is not one of the
 nets.
 
-Sampling (previews, `gankit generate`, metrics) uses the constant noise buffers
-(`generator_kwargs`: `noise_mode="const"`), as the official generate.py and training grids do.
+Noise inputs when sampling, as the official code: the training grids use the constant noise
+buffers (`preview`), so do `gankit generate` (its --noise-mode default) and PPL; the FID-type
+metrics sample with random noise (G's default, `generator_kwargs` adds nothing).
 
 The configurations are train.py's `cfg_specs`: `auto` (the default; batch, minibatch-std group,
 channel base, learning rate, R1 gamma = 0.0002 * res^2 / batch, G_ema half-life, mapping depth as
 functions of resolution and GPU count: `auto_config`) and the presets `stylegan2`, `paper256`,
-`paper512`, `paper1024`, `cifar` (`PRESETS`), each a `TrainingConfig`. `lr`, `r1_gamma`,
-`pl_weight` and `style_mixing_prob` override the configuration's values (the official --gamma
-overrides gamma alone). `plan()` prints every resolved value at the start of a run.
+`paper512`, `paper1024`, `cifar` (`PRESETS`), each a `TrainingConfig`. `gpus` defaults to the
+run's process count. The configuration sets the run's defaults through the class methods
+`resolve_config` asks (`batch_size_for`, `ema_for`, `model_defaults`: batch, G_ema half-life and
+ramp-up, mapping depth, channel base and maximum, minibatch-std group, D architecture); `--batch`,
+`--ema-kimg` and `model.arch` override them. `lr`, `r1_gamma`, `pl_weight` and
+`style_mixing_prob` override the configuration's values (the official --gamma overrides gamma
+alone). `plan()` prints every resolved value at the start of a run.
 
 Deviations from the official code, and why:
 
-- A configuration's batch, G_ema half-life and ramp-up, and architecture values (channel base,
-  minibatch-std group, mapping depth, D architecture) are loop and model settings the recipe
-  cannot set: `resolve_config` asks a recipe class for its batch and half-life without the data's
-  resolution. The defaults (batch 32, half-life 10 kimg, ramp-up 0.05, 2 mapping layers,
-  channel base 16384) are `auto`'s at 128 px and below on one GPU (the architecture's up to 256
-  px); `plan()` names the flags that apply a configuration's own values.
 - Gradient accumulation (the official `batch_gpu`) is the loop's business: every phase works
   on the images the loop hands it (`ctx.batch_size` of them), so the path-length minibatch is
   that number // `pl_batch_shrink` (officially `batch_gpu // pl_batch_shrink` per round), and
@@ -76,9 +75,6 @@ Deviations from the official code, and why:
 - `p` is also ADA's starting value (officially --p goes with --aug fixed only and ADA starts at
   0), and the arguments a mode does not use (`target` outside "ada", `augpipe` with "noaug" or
   "diffaug", ...) are ignored rather than refused: every argument has a typed default here.
-- The FID-type metrics sample with the constant noise too (officially random noise; the
-  official PPL uses constant noise): one set of sampling arguments serves the pictures and the
-  metrics.
 - The crossover is applied with `torch.where` over the w index rather than a slice assignment:
   the same values, without reading the index back to the host.
 """
@@ -97,8 +93,10 @@ from gankit.augment import AdaptiveP, AugmentPipe, DiffAugment
 from gankit.augment.diffaug import DEFAULT_POLICY
 from gankit.errors import ConfigError
 from gankit.losses import d_nonsaturating, g_nonsaturating, r1
-from gankit.recipes.base import Batch, Logs, Phase, Recipe, Stage, StepContext, fused_adam
+from gankit.nets import sampling_net
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext, fused_adam
 from gankit.registry import RECIPES
+from gankit.viz.previews import LatentGrid
 
 ConfigName = Literal["auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar"]
 #: The official --aug modes, and DiffAugment.
@@ -452,9 +450,12 @@ class StyleGAN2Recipe(Recipe):
         if self.ada is not None:
             self.ada.step(self.batch_size)
 
-    def generator_kwargs(self, stage: Stage) -> dict[str, Any]:
-        """Sample with the constant noise buffers, as the official generate.py by default."""
-        return {"noise_mode": "const"}
+    def preview(self, dataset: Any, nets: Any, seed: int, grid_size: int) -> LatentGrid:
+        """Fixed-latent grids drawn with the constant noise buffers, as the official training
+        loop draws its snapshots (sampling for metrics keeps random noise, as the official
+        metrics do; `gankit generate` defaults to constant noise, as the official generate.py)."""
+        G = sampling_net(nets)
+        return LatentGrid(G, grid_size, seed, G.img_resolution, {"noise_mode": "const"})
 
     @staticmethod
     def labels(batch: Batch, ctx: StepContext) -> torch.Tensor | None:
@@ -622,20 +623,14 @@ class StyleGAN2Recipe(Recipe):
         return "step (not lazy)" if interval is None else f"{interval} steps"
 
     def plan(self, total_nimg: int) -> str:
-        """Every value of the resolved configuration, and the flags that set those the loop and
-        the model own (batch, G_ema, architecture) for a run that wants them."""
+        """Every value of the resolved configuration, and the run's own batch."""
         s = self.config
         values = ", ".join(
             f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()
         )
-        text = f"stylegan2 configuration {s.name} at {self.nets['G'].img_resolution} px: {values}"
-        flags = [f"--batch {s.batch_size}", f"--ema-kimg {s.ema_kimg:g}",
-                 f"--ema-rampup {s.ema_rampup:g}"]  # fmt: skip
-        arch = {"channel_base": s.channel_base, "channel_max": s.channel_max,
-                "mapping_layers": s.mapping_layers, "mbstd_group_size": s.mbstd_group,
-                "d_architecture": s.d_architecture}  # fmt: skip
-        flags += [f"--set model.arch.{k}={v}" for k, v in arch.items()]
         return (
-            f"{text}. This run's batch is {self.batch_size} (its G_ema and model values are in "
-            f"config.yaml); the configuration's own are set with {' '.join(flags)}"
+            f"stylegan2 configuration {s.name} at {self.nets['G'].img_resolution} px: {values}. "
+            f"This run trains with batch {self.batch_size}; config.yaml holds every value it "
+            "uses (--batch, --ema-kimg, --ema-rampup and --set model.arch.* override the "
+            "configuration's)"
         )

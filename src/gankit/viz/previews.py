@@ -66,7 +66,17 @@ class NoPreview(Preview):
 class LatentGrid(Preview):
     """G_ema's images for fixed latents; a conditional G gets class k on row k."""
 
-    def __init__(self, G: nn.Module, grid_size: int, seed: int, full_resolution: int) -> None:
+    def __init__(
+        self,
+        G: nn.Module,
+        grid_size: int,
+        seed: int,
+        full_resolution: int,
+        fixed_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """`fixed_kwargs`: passed to G at every draw besides the stage's (e.g. StyleGAN2's
+        constant noise, so that the grids of a run differ by training alone)."""
+        self.fixed_kwargs = dict(fixed_kwargs or {})
         gen = torch.Generator().manual_seed(seed)
         c_dim = getattr(G, "c_dim", 0)
         self.labels: torch.Tensor | None = None
@@ -82,6 +92,7 @@ class LatentGrid(Preview):
 
     @torch.no_grad()
     def draw(self, nets: Mapping[str, nn.Module], kwargs: dict[str, Any]) -> torch.Tensor:
+        kwargs = {**kwargs, **self.fixed_kwargs}
         return run_generator(sampling_net(nets), self.z, self.labels, kwargs, CHUNK).float()
 
     def save(self, drawn: torch.Tensor, path: Path, title: str, upscale: bool) -> np.ndarray:
