@@ -377,3 +377,80 @@ def test_intervals_saved_by_earlier_releases_are_rederived_too() -> None:
     train = rederive_intervals(saved, 4000.0, {"kimg"})["train"]
     assert train["sample_kimg"] is None and train["snapshot_kimg"] is None
     assert train["metrics_kimg"] is None
+
+
+# StyleGAN2's augmentation flags (the official --aug, --p, --target, --augpipe), on a tiny arch.
+TINY_STYLEGAN2 = [
+    "train", "stylegan2", "--data", "digits", "--resolution", "8", "--batch", "4",
+    "--device", "cpu", "--no-progress", "--set", "train.grid_size=4",
+    "--set", "model.arch.z_dim=4", "--set", "model.arch.w_dim=4",
+    "--set", "model.arch.mapping_layers=2", "--set", "model.arch.channel_base=16",
+    "--set", "model.arch.channel_max=2",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_augmentation_flags_land_in_the_recipe_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import torch
+    import yaml
+
+    from gankit.train.checkpoint import list_checkpoints, load_checkpoint
+
+    out = tmp_path / "fixed"
+    flags = ["--aug", "fixed", "--p", "0.25", "--augpipe", "bg"]
+    assert main([*TINY_STYLEGAN2, "--kimg", "0.004", "--out", str(out), *flags]) == 0
+    args = yaml.safe_load((out / "config.yaml").read_text())["recipe"]["args"]
+    assert (args["aug"], args["p"], args["augpipe"], args["target"]) == ("fixed", 0.25, "bg", 0.6)
+    state = load_checkpoint(list_checkpoints(out / "checkpoints")[-1])
+    assert torch.equal(state["recipe"]["ada"]["p"], torch.tensor(0.25))
+    assert "augmentation bg at fixed p 0.25" in (out / "log.txt").read_text()
+    capsys.readouterr()  # the run's log lines
+    # A flag wins over the config's default, and --set after it wins over the flag.
+    dry = [*TINY_STYLEGAN2, "--out", str(tmp_path / "dry"), "--dry-run", "--aug", "diffaug"]
+    assert main([*dry, "--target", "0.8", "--set", "recipe.args.p=0.5"]) == 0
+    args = yaml.safe_load(capsys.readouterr().out)["recipe"]["args"]
+    assert (args["aug"], args["target"], args["p"], args["augpipe"]) == ("diffaug", 0.8, 0.5, "bgc")
+
+
+@pytest.mark.parametrize(
+    "flag", [["--aug", "ada"], ["--p", "0.2"], ["--target", "0.5"], ["--augpipe", "bgc"]]
+)
+def test_augmentation_flags_are_refused_on_a_recipe_without_them(
+    trained_run: Path,
+    tmp_path: Path,
+    tiny_run_args: Callable,
+    capsys: pytest.CaptureFixture,
+    flag: list[str],
+) -> None:
+    out = tmp_path / "progan"
+    assert main([*tiny_run_args(out), *flag]) == 2
+    err = capsys.readouterr().err
+    name = flag[0].removeprefix("--")
+    assert err == (
+        f"gankit train: error: {flag[0]} sets recipe.args.{name} (augmentation of what D sees), "
+        f"which recipe progan does not have: it is a stylegan2 option; drop {flag[0]} or train "
+        "stylegan2\n"
+    )
+    assert not out.exists()
+    # On --resume the recipe is the run's.
+    before = sorted(p.name for p in (trained_run / "checkpoints").iterdir())
+    assert main(["train", "--resume", str(trained_run), *flag]) == 2
+    assert "which recipe progan does not have" in capsys.readouterr().err
+    assert sorted(p.name for p in (trained_run / "checkpoints").iterdir()) == before
+
+
+def test_help_explains_the_augmentation_flags(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--aug {ada,noaug,fixed,diffaug}" in out and "--p P" in out
+    assert "--target T" in out and "--augpipe NAME" in out
+    assert "recipe.args.aug, .p, .target, .augpipe" in out and "refuses the flag" in out
+    # A bad mode is argparse's error, a bad pipe the recipe's, each naming the value.
+    with pytest.raises(SystemExit) as exit_info:
+        main([*TINY_STYLEGAN2, "--aug", "adaptive"])
+    assert exit_info.value.code == 2 and "invalid choice: 'adaptive'" in capsys.readouterr().err
+    assert main([*TINY_STYLEGAN2, "--augpipe", "bgcx", "--dry-run"]) == 2
+    assert "recipe.args.augpipe: 'bgcx' is not one of" in capsys.readouterr().err

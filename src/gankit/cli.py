@@ -257,6 +257,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress bar (none is drawn when the output is not a terminal); ticks still print",
     )
+    _add_augmentation_flags(p)
     p.add_argument(
         "--set",
         dest="overrides",
@@ -268,6 +269,45 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler=_cmd_train)
 
+
+def _add_augmentation_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "augmentation of what D sees (stylegan2; StyleGAN2-ADA's train.py names)",
+        "Each flag sets the recipe argument of its name (recipe.args.aug, .p, .target, "
+        ".augpipe); a recipe without it refuses the flag.",
+    )
+    g.add_argument(
+        "--aug",
+        choices=_AUG_MODES,
+        help="ada (default): the augmentation probability p adapts to D's overfitting; fixed: "
+        "a constant p; noaug: none; diffaug: DiffAugment (color, translation, cutout)",
+    )
+    g.add_argument(
+        "--p",
+        type=float,
+        metavar="P",
+        help="augmentation probability in [0, 1]: constant with --aug fixed, ADA's starting "
+        "value with --aug ada (default 0)",
+    )
+    g.add_argument(
+        "--target",
+        type=float,
+        metavar="T",
+        help="ADA's target for E[sign(D(real))] in [0, 1]: p rises while D's outputs on the "
+        "reals are more often positive (default 0.6)",
+    )
+    g.add_argument(
+        "--augpipe",
+        metavar="NAME",
+        help="which transformations ADA's pipe applies: blit, geom, color, filter, noise, "
+        "cutout, bg, bgc (default), bgcf, bgcfn or bgcfnc",
+    )
+
+
+#: The official --aug modes (the recipe checks them again, with the other arguments).
+_AUG_MODES = ("ada", "noaug", "fixed", "diffaug")
+#: Flags that set a recipe argument only some recipes have (D's augmentation): flag -> argument.
+_RECIPE_ARG_FLAGS = {"aug": "aug", "p": "p", "target": "target", "augpipe": "augpipe"}
 
 #: CLI flag -> dotted config key.
 _TRAIN_FLAGS = {
@@ -294,6 +334,7 @@ _TRAIN_FLAGS = {
     "amp": "train.amp",
     "channels_last": "train.channels_last",
     "compile": "train.compile",
+    **{flag: f"recipe.args.{arg}" for flag, arg in _RECIPE_ARG_FLAGS.items()},
 }
 _TRAIN_SWITCHES = {"skip_bad_images": "data.skip_bad_images", "mirror": "data.mirror"}
 
@@ -330,13 +371,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         overrides = merge(overrides, {"train": {"out": str(run_dir)}})
         config = load_run_config(run_dir, overrides)
+        _check_recipe_flags(args, config.recipe.name)
         return _run_and_report(config, resume=True, dry_run=args.dry_run)
     if not args.recipe_or_config:
         raise ConfigError(
             "name a recipe (e.g. `gankit train progan`) or a YAML config, or use --resume RUN_DIR"
         )
     config = config_from_dict(merge_overrides(_base_config(args.recipe_or_config), overrides))
+    _check_recipe_flags(args, config.recipe.name)
     return _run_and_report(config, resume=False, dry_run=args.dry_run)
+
+
+def _check_recipe_flags(args: argparse.Namespace, recipe: str) -> None:
+    """Refuse a flag that sets a recipe argument `recipe` does not take, naming both (rather
+    than the unknown recipe.args key the flag became)."""
+    from gankit.config import ConfigError, keyword_parameters
+    from gankit.registry import RECIPES
+    from gankit.train.run import RECIPE_FIXED_ARGS
+
+    known = keyword_parameters(RECIPES.get(recipe), RECIPE_FIXED_ARGS)
+    for flag, arg in _RECIPE_ARG_FLAGS.items():
+        if getattr(args, flag) is not None and arg not in known:
+            raise ConfigError(
+                f"--{flag} sets recipe.args.{arg} (augmentation of what D sees), which recipe "
+                f"{recipe} does not have: it is a stylegan2 option; drop --{flag} or train "
+                "stylegan2"
+            )
 
 
 def _run_and_report(config: Any, *, resume: bool, dry_run: bool) -> int:
