@@ -291,6 +291,15 @@ def test_path_lengths_match_finite_differences() -> None:
     torch.testing.assert_close(path_lengths(img, ws, noise).double(), expected, rtol=1e-5, atol=0)
 
 
+def test_regularisers_run_uncompiled_since_compile_has_no_double_backward() -> None:
+    lazy = StyleGAN2Recipe(_nets(), 8).phases()
+    assert [(p.name, p.compiled) for p in lazy] == [
+        ("G_main", True), ("G_reg", False), ("D_main", True), ("D_reg", False)
+    ]  # fmt: skip
+    eager = StyleGAN2Recipe(_nets(), 8, G_reg_interval=None, D_reg_interval=None).phases()
+    assert [(p.name, p.compiled) for p in eager] == [("G_main", False), ("D_main", False)]
+
+
 def test_path_length_phase_against_an_independent_computation() -> None:
     nets = _nets()
     recipe = StyleGAN2Recipe(nets, 4, style_mixing_prob=0.0, pl_weight=2.0)

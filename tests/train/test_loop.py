@@ -262,6 +262,26 @@ def test_clean_grads_turns_nan_into_no_step_and_inf_into_a_bounded_one(tmp_path:
     assert torch.isfinite(after).all() and not torch.equal(after[0, 2:], before[0, 2:])
 
 
+def test_phases_marked_not_compiled_get_the_uncompiled_nets(tmp_path: Path) -> None:
+    trainer, _ = _critic_trainer(tmp_path, lambda logits: logits.mean())
+    trainer.step_nets = nn.ModuleDict({"D": nn.Identity()})  # stands for the compiled nets
+    seen = {}
+
+    def record(name: str) -> Callable:
+        def compute(batch: dict, ctx: StepContext) -> dict:
+            seen[name] = ctx.nets
+            return {"loss": sum(p.sum() for p in trainer.nets["D"].parameters())}
+
+        return compute
+
+    trainer.phases = [
+        Phase("D_main", "D", record("D_main")),
+        Phase("D_reg", "D", record("D_reg"), compiled=False),  # a double backward: eager
+    ]
+    trainer.step()
+    assert seen["D_main"] is trainer.step_nets and seen["D_reg"] is trainer.nets
+
+
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, total_kimg=0.16)
     original = trainer.phases[1].compute

@@ -111,6 +111,9 @@ class Phase:
     #: Replace NaN with 0 and +-inf with +-1e5 in the gradients before the step, so that one bad
     #: minibatch cannot poison the weights (StyleGAN2-ADA does this for every phase).
     clean_grads: bool = False
+    #: False: run on the uncompiled nets under `train.compile` (phases that need a double
+    #: backward, such as R1 or path-length penalties, which torch.compile does not support).
+    compiled: bool = True
 
 
 class Recipe:

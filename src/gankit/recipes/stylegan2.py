@@ -430,18 +430,20 @@ class StyleGAN2Recipe(Recipe):
     def phases(self) -> list[Phase]:
         """G_main, G_reg, D_main, D_reg (the official order); a reg phase only when lazy and
         its weight is not 0. Every phase cleans its gradients; D_main, which runs every
-        iteration, ends the iteration for ADA's controller."""
-        clean = {"clean_grads": True}
-        phases = [Phase("G_main", "G", self.g_main, **clean)]
-        if self.G_reg_interval is not None and self.config.pl_weight:
-            phases.append(
-                Phase("G_reg", "G", self.g_reg, every=self.G_reg_interval, autocast=False, **clean)
-            )
-        phases.append(Phase("D_main", "D", self.d_main, after_step=self._ada_step, **clean))
-        if self.D_reg_interval is not None and self.config.r1_gamma:
-            phases.append(
-                Phase("D_reg", "D", self.d_reg, every=self.D_reg_interval, autocast=False, **clean)
-            )
+        iteration, ends the iteration for ADA's controller. The regularisers need a double
+        backward, which torch.compile does not support: under `train.compile` they run on the
+        uncompiled nets (a main phase too when it carries its regulariser, not lazy)."""
+        lazy_g, lazy_d = self.G_reg_interval is not None, self.D_reg_interval is not None
+        reg = {"clean_grads": True, "autocast": False, "compiled": False}
+        phases = [Phase("G_main", "G", self.g_main, clean_grads=True, compiled=lazy_g)]
+        if lazy_g and self.config.pl_weight:
+            phases.append(Phase("G_reg", "G", self.g_reg, every=self.G_reg_interval, **reg))
+        phases.append(
+            Phase("D_main", "D", self.d_main, after_step=self._ada_step, clean_grads=True,
+                  compiled=lazy_d)
+        )  # fmt: skip
+        if lazy_d and self.config.r1_gamma:
+            phases.append(Phase("D_reg", "D", self.d_reg, every=self.D_reg_interval, **reg))
         return phases
 
     def _ada_step(self) -> None:

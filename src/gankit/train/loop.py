@@ -192,9 +192,10 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         scaler = self.scalers.get(phase.optimizer)
         use_amp = self.amp_dtype is not None and phase.autocast
+        nets = ctx.nets if phase.compiled else self.nets
         for part, size in accumulation_rounds(batch, ctx.batch_size, self.opt.batch_gpu):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=use_amp):
-                logs = phase.compute(part, dataclasses.replace(ctx, batch_size=size))
+                logs = phase.compute(part, dataclasses.replace(ctx, batch_size=size, nets=nets))
             # Each round's mean loss weighted by its share: the gradients add up to the batch's.
             loss = logs["loss"] * (size / ctx.batch_size)
             (scaler.scale(loss) if scaler else loss).backward()
