@@ -75,6 +75,9 @@ Deviations from the official code, and why:
 - `p` is also ADA's starting value (officially --p goes with --aug fixed only and ADA starts at
   0), and the arguments a mode does not use (`target` outside "ada", `augpipe` with "noaug" or
   "diffaug", ...) are ignored rather than refused: every argument has a typed default here.
+- Under data parallelism `w_avg` and `pl_mean` are averaged over the processes each time they
+  move (officially each process keeps its own and only rank 0's is saved): the replicas stay
+  identical, a resumed run continues exactly, and the means are those of the global batch.
 - The crossover is applied with `torch.where` over the w index rather than a slice assignment:
   the same values, without reading the index back to the host.
 """
@@ -86,6 +89,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, get_args
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from gankit.augment import PRESETS as AUGMENT_PRESETS
@@ -233,6 +237,15 @@ def lazy_adam_settings(
         return lr, (betas[0], betas[1])
     ratio = interval / (interval + 1)
     return lr * ratio, (betas[0] ** ratio, betas[1] ** ratio)
+
+
+def mean_over_processes(value: torch.Tensor) -> torch.Tensor:
+    """`value` averaged in place over the data-parallel processes (unchanged in one process):
+    the running means then move as one global batch would move them, on every rank alike."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(value)
+        value /= dist.get_world_size()
+    return value
 
 
 def mixing_cutoff(num_ws: int, prob: float, generator: torch.Generator) -> torch.Tensor:
@@ -477,6 +490,7 @@ class StyleGAN2Recipe(Recipe):
         """G(z) with style mixing: (images `[N, C, H, W]`, the ws that made them)."""
         G = ctx.G
         ws = G.mapping(z, c, update_emas=True)
+        mean_over_processes(G.mapping.w_avg)  # each rank moved it with its own latents
         if self.config.style_mixing_prob > 0:
             cutoff = mixing_cutoff(ws.shape[1], self.config.style_mixing_prob, ctx.generator)
             z_mix = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=ctx.generator)
@@ -536,7 +550,7 @@ class StyleGAN2Recipe(Recipe):
         if self.pl_mean.device != lengths.device:
             self.pl_mean = self.pl_mean.to(lengths.device)
         # As officially, the penalty's target depends on this minibatch too (no detach).
-        pl_mean = self.pl_mean.lerp(lengths.mean(), self.pl_decay)
+        pl_mean = self.pl_mean.lerp(mean_over_processes(lengths.mean().detach()), self.pl_decay)
         self.pl_mean.copy_(pl_mean.detach())
         penalty = (lengths - pl_mean).square()
         loss = penalty.mean() * self.config.pl_weight * gain
