@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_generate(sub)
     _add_style_mix(sub)
+    _add_project(sub)
+    _add_video(sub)
     _add_plot(sub)
     _add_evaluate(sub)
     _add_cache(sub)
@@ -635,6 +637,149 @@ def _cmd_style_mix(args: argparse.Namespace) -> int:
         f"wrote a style-mixing figure of {len(mix.row_seeds)} row and {len(mix.col_seeds)} "
         f"column seeds (layers {layers} from the columns) to {path}"
     )
+    return 0
+
+
+# ------------------------------------------------------------------------------ project, video
+
+PROJECT_EPILOG = """\
+For each target, DIR/<file name stem>/ gets proj.png (the final image), target.png (the target
+as the network sees it: centre-cropped, Lanczos-resized, in the model's channels),
+projected_w.npy (float32 ws [num_ws, w_dim]; proj.png is their image with the stored constant
+noise) and progress.gif (target | current). The official projector's schedule: start at w_avg,
+Adam, learning-rate ramp-up and cosine ramp-down, decaying w noise, noise-map regularisation.
+
+Distance: LPIPS (VGG16) when torchvision's VGG16 weights are given (--vgg-weights,
+GANKIT_VGG16_WEIGHTS) or cached; otherwise pixel + MS-SSIM, which needs no download. The
+distance used is printed.
+
+  gankit project runs/sg2-faces --target me.jpg --steps 1000 --out proj/
+  gankit project runs/sg2-faces --target a.png --target b.png --wplus --out proj/
+"""
+
+
+def _add_project(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "project",
+        help="StyleGAN2: find the w of an image (the official projector)",
+        description="Project images into the latent space of the G_ema of a StyleGAN2 run "
+        "directory (newest checkpoint) or checkpoint file.",
+        epilog=PROJECT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target_run", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument(
+        "--target", dest="targets", action="append", required=True, metavar="IMG",
+        help="an image to project (repeat for several, projected together)",
+    )  # fmt: skip
+    p.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
+    p.add_argument("--out", default="proj/", help="output folder (default proj/)")
+    p.add_argument("--wplus", action="store_true", help="optimise one w per layer (W+)")
+    p.add_argument("--seed", type=int, default=303, help="seed of the random draws (default 303)")
+    p.add_argument(
+        "--distance", choices=("auto", "lpips", "pixel"), default="auto",
+        help="auto (default): LPIPS when VGG16 weights are found, else pixel + MS-SSIM",
+    )  # fmt: skip
+    p.add_argument("--vgg-weights", metavar="FILE", help="torchvision's vgg16-397923af.pth")
+    p.add_argument("--lpips-heads", metavar="FILE", help="the lpips package's v0.1/vgg.pth")
+    p.add_argument(
+        "--class", dest="class_index", type=int, metavar="K",
+        help="conditional runs: the class of the targets (required there)",
+    )  # fmt: skip
+    p.add_argument(
+        "--gif-every", type=int, metavar="K", help="a progress.gif frame every K steps "
+        "(default: about 50 frames)",
+    )  # fmt: skip
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(handler=_cmd_project)
+
+
+def _cmd_project(args: argparse.Namespace) -> int:
+    from gankit.project import project_images, write_projection
+
+    if args.gif_every is not None and args.gif_every < 1:
+        raise GankitError(f"--gif-every must be at least 1; got {args.gif_every}")
+    projections, distance = project_images(
+        args.target_run,
+        args.targets,
+        num_steps=args.steps,
+        wplus=args.wplus,
+        seed=args.seed,
+        distance=args.distance,
+        vgg_weights=args.vgg_weights,
+        lpips_heads=args.lpips_heads,
+        class_index=args.class_index,
+        frame_every=args.gif_every,
+        device=args.device,
+    )
+    print(f"distance: {distance}")
+    space = "W+" if args.wplus else "W"
+    for projection in projections:
+        folder = write_projection(projection, args.out)
+        print(
+            f"projected {projection.name} in {space} ({args.steps} steps): distance "
+            f"{projection.start_distance:.4g} at w_avg -> {projection.final_distance:.4g}; "
+            f"wrote {folder}"
+        )
+    return 0
+
+
+VIDEO_EPILOG = """\
+A looped walk through the seeds (ranges 0-7 and lists 3,9,4), frames-per-seed frames from each
+seed towards the next and back to the first. StyleGAN2 walks in W (linear, after --trunc) and its
+first frame is `gankit generate --seed FIRST --num 1`; ProGAN, DCGAN and MLP image runs walk in z
+(slerp). .gif always works; .mp4 needs imageio with ffmpeg (pip install imageio imageio-ffmpeg).
+
+  gankit video runs/sg2-faces --seeds 0-7 --trunc 0.7 --out walk.gif
+  gankit video runs/progan-digits --seeds 1,5,9 --frames-per-seed 60 --out walk.mp4
+"""
+
+
+def _add_video(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "video",
+        help="a looped latent walk through seeds (.gif or .mp4)",
+        description="A looped latent walk through seeds in the G_ema of a run directory (newest "
+        "checkpoint) or checkpoint file.",
+        epilog=VIDEO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("--seeds", required=True, help="seeds to visit: a range 0-7 or a list 3,9,4")
+    p.add_argument("--frames-per-seed", type=int, default=30, help="frames per seed (default 30)")
+    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    p.add_argument("--out", default="walk.gif", help="walk.gif or walk.mp4 (default walk.gif)")
+    p.add_argument(
+        "--class", dest="class_index", type=int, metavar="K",
+        help="conditional runs: the class of every frame (required there)",
+    )  # fmt: skip
+    p.add_argument("--batch", type=int, default=16, help="frames per forward pass")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _add_style_options(p)
+    p.set_defaults(handler=_cmd_video)
+
+
+def _cmd_video(args: argparse.Namespace) -> int:
+    from gankit.stylemix import parse_seeds
+    from gankit.video import check_video_path, latent_walk, write_video
+
+    if args.batch < 1:
+        raise GankitError(f"--batch must be at least 1; got {args.batch}")
+    check_video_path(args.out)  # before the work, so a missing encoder costs nothing
+    seeds = parse_seeds(args.seeds, "--seeds")
+    frames = latent_walk(
+        args.target,
+        seeds,
+        frames_per_seed=args.frames_per_seed,
+        truncation_psi=args.truncation_psi,
+        truncation_cutoff=args.truncation_cutoff,
+        noise_mode=args.noise_mode,
+        class_index=args.class_index,
+        batch=args.batch,
+        device=args.device,
+    )
+    path = write_video(frames, args.out, args.fps)
+    print(f"wrote a {len(frames)}-frame walk through seeds {args.seeds} to {path}")
     return 0
 
 
