@@ -294,3 +294,30 @@ def test_classifier_train_command(
     # One epoch of the small CNN already clears 98% on MNIST (3 epochs: >= 99%, test_classifier.py).
     assert accuracy >= 0.98
     assert f"test accuracy {100 * accuracy:.2f}%" in printed and str(out) in printed
+
+
+def test_generator_samples_repeat_for_a_g_that_draws_global_noise() -> None:
+    """A StyleGAN2-like G (random noise from torch's global stream) gives the same samples at
+    every evaluation, and the caller's global stream is left where it was."""
+    from gankit.metrics.sources import GeneratorSource
+
+    class NoisyG(torch.nn.Module):
+        z_dim, img_resolution, img_channels = 4, 4, 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            noise = torch.randn(z.shape[0], 1, 4, 4)  # the global stream, as StyleGAN2's noise
+            return torch.tanh(z.mean(1).view(-1, 1, 1, 1) + noise) * self.scale
+
+    source = GeneratorSource(NoisyG(), {}, seed=5)
+    torch.manual_seed(0)
+    first = torch.cat(list(source.batches(6, 4)))
+    after = torch.get_rng_state()
+    second = torch.cat(list(source.batches(6, 4)))  # the global stream has not moved meanwhile
+    torch.testing.assert_close(first, second)
+    assert torch.equal(torch.get_rng_state(), after)
+    other = torch.cat(list(GeneratorSource(NoisyG(), {}, seed=6).batches(6, 4)))
+    assert not torch.equal(first, other)

@@ -149,3 +149,33 @@ def test_default_distance_is_lpips_and_needs_the_vgg16_file(
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(VGG16WeightsError, match=r"vgg16-397923af\.pth"):
         perceptual_path_length(LinearG(res=16), num_samples=4, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "space", "sampling"),
+    [("ppl", "w", "end"), ("ppl_wend", "w", "end"), ("ppl_wfull", "w", "full"),
+     ("ppl_zend", "z", "end"), ("ppl_zfull10k", "z", "full")],
+)  # fmt: skip
+def test_the_official_ppl_names_choose_space_and_sampling(
+    name: str, space: str, sampling: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    from gankit.metrics import ppl as ppl_module
+    from gankit.metrics import standard
+    from gankit.metrics.runner import parse_metric
+
+    calls = []
+
+    def recording(G: object, **kwargs: object) -> dict[str, float]:
+        calls.append(kwargs)
+        return {"ppl": 1.0, "ppl_unfiltered": 2.0}
+
+    monkeypatch.setattr(ppl_module, "perceptual_path_length", recording)
+    monkeypatch.setattr(standard, "_style_generator", lambda ctx: object())
+    request = parse_metric(name)
+    options = types.SimpleNamespace(seed=3, device="cpu", progress=False)
+    ctx = types.SimpleNamespace(num=request.num, options=options)
+    assert request.spec.fn(ctx) == {"": 1.0, "unfiltered": 2.0}
+    assert (calls[0]["space"], calls[0]["sampling"]) == (space, sampling)
+    assert calls[0]["num_samples"] == (10000 if name.endswith("10k") else 50000)

@@ -91,6 +91,15 @@ class GeneratorSource(Source):
         out = self.G(z, c, **self.kwargs) if c is not None else self.G(z, **self.kwargs)
         return int(out.shape[-1])
 
+    def _sample(self, z: torch.Tensor, c: torch.Tensor | None, seed: int) -> torch.Tensor:
+        """G(z, c) with torch's global streams seeded by `seed` for the call and restored after:
+        a G that draws from them (StyleGAN2's random noise) gives the same samples at every
+        evaluation, and training's streams are untouched."""
+        devices = [z.device] if z.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return self.G(z, c, **self.kwargs) if c is not None else self.G(z, **self.kwargs)
+
     @torch.no_grad()
     def batches(self, n: int, batch_size: int) -> Iterator[torch.Tensor]:
         gen = torch.Generator().manual_seed(self.seed)
@@ -100,7 +109,7 @@ class GeneratorSource(Source):
             z = draw_latents(self.G, count, gen, device)
             c = self._labels(count, gen)
             c = None if c is None else c.to(device)
-            out = self.G(z, c, **self.kwargs) if c is not None else self.G(z, **self.kwargs)
+            out = self._sample(z, c, self.seed + start)
             if self.kind == "points":
                 yield out.float().cpu()
                 continue

@@ -184,22 +184,44 @@ def _ppl_plan(ctx: EvalContext) -> Plan:
     return Plan(n, [Pass(ctx.fakes, 2 * n)])  # two images per path segment
 
 
-@metric("ppl", num=50000, reals=False, plan=_ppl_plan)
-def perceptual_path_length(ctx: EvalContext) -> dict[str, float]:
-    """Perceptual path length in W, endpoints sampling, LPIPS-VGG (StyleGAN); needs mapping/synthesis."""
+def _ppl(ctx: EvalContext, space: str, sampling: str) -> dict[str, float]:
     from gankit.metrics.ppl import perceptual_path_length as ppl
 
     G = _style_generator(ctx)
     out = ppl(
         G,
         num_samples=ctx.num or 50000,
-        space="w",
-        sampling="end",
+        space=space,
+        sampling=sampling,
         seed=ctx.options.seed,
         device=ctx.options.device,
         progress=ctx.options.progress,
     )
     return {"": out["ppl"], "unfiltered": out["ppl_unfiltered"]}
+
+
+@metric("ppl", num=50000, reals=False, plan=_ppl_plan)
+def perceptual_path_length(ctx: EvalContext) -> dict[str, float]:
+    """Perceptual path length in W, endpoints sampling, LPIPS-VGG (StyleGAN); needs mapping/synthesis."""
+    return _ppl(ctx, "w", "end")
+
+
+def _register_official_ppl(space: str, sampling: str) -> None:
+    """StyleGAN2-ADA's names: ppl_zfull, ppl_wfull, ppl_zend, ppl_wend (no crop)."""
+
+    def run(ctx: EvalContext) -> dict[str, float]:
+        return _ppl(ctx, space, sampling)
+
+    run.__doc__ = (
+        f"Perceptual path length in {space.upper()}, {sampling} sampling, LPIPS-VGG "
+        "(StyleGAN2-ADA's name); needs mapping/synthesis."
+    )
+    metric(f"ppl-{space}{sampling}", num=50000, reals=False, plan=_ppl_plan)(run)
+
+
+for _space in ("z", "w"):
+    for _sampling in ("full", "end"):
+        _register_official_ppl(_space, _sampling)
 
 
 def _style_generator(ctx: EvalContext) -> torch.nn.Module:
