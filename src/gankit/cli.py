@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="gankit",
-        description="Train, sample and evaluate GANs (ProGAN, DCGAN, WGAN-GP, SN-GAN, ...) in "
+        description="Train, sample and evaluate GANs (StyleGAN2, ProGAN, DCGAN, WGAN-GP, SN-GAN, ...) in "
         "pure PyTorch.",
     )
     parser.add_argument("--version", action="version", version=f"gankit {_version()}")
