@@ -24,8 +24,8 @@ Labels: gankit passes class indices int64 `[N]`; G and D turn them into one-hot 
 Defaults and deviations from the official code:
 - The defaults are the official "stylegan2" config (train.py `--cfg=stylegan2`, the paper's
   setup): channel_base 32768, channel_max 512, 8 mapping layers, minibatch-stddev group 4. The
-  official `auto` config uses 2 mapping layers and channel_base 16384 below 512 px; a recipe that
-  wants it passes those values.
+  official `auto` config uses 2 mapping layers and channel_base 16384 below 512 px; the
+  stylegan2 recipe's configuration sets those through `model.name: auto`.
 - No per-block float16 (`num_fp16_res`) and so `conv_clamp` defaults to None: gankit's loop runs
   mixed precision as autocast for the whole step. `conv_clamp` (the official uses 256 with its
   float16 blocks) is available and clamps every conv output as the official does.
@@ -33,7 +33,8 @@ Defaults and deviations from the official code:
   off its float16 blocks, of which there are none here).
 - w_avg moves only when the caller passes `update_emas=True` (the convention of the later official
   StyleGAN3 code); stylegan2-ada's `MappingNetwork` moved it on every training-mode call unless
-  told to skip, which the recipe reproduces by passing `update_emas=True` in G's main phase.
+  told to skip, which the recipe reproduces by passing `update_emas=True` on every G run of
+  training (not on the style-mixing latent).
 - D returns logits `[N]` (gankit's model contract), not the official `[N, 1]`.
 - Freeze-D (`freeze_layers`) and channels-last weights are not implemented.
 """
