@@ -549,11 +549,17 @@ class StyleGAN2Recipe(Recipe):
         lengths = path_lengths(img, ws, noise)
         if self.pl_mean.device != lengths.device:
             self.pl_mean = self.pl_mean.to(lengths.device)
-        # As officially, the penalty's target depends on this minibatch too (no detach).
-        pl_mean = self.pl_mean.lerp(mean_over_processes(lengths.mean().detach()), self.pl_decay)
+        # As officially, the penalty's target depends on this minibatch too: the gradient flows
+        # through this process's mean length, whose value becomes the processes' mean (a copy
+        # is averaged: the collective works in place and must not touch the graph's tensor).
+        local = lengths.mean()
+        shared = mean_over_processes(local.detach().clone())
+        pl_mean = self.pl_mean.lerp(local + (shared - local.detach()), self.pl_decay)
         self.pl_mean.copy_(pl_mean.detach())
         penalty = (lengths - pl_mean).square()
-        loss = penalty.mean() * self.config.pl_weight * gain
+        # img * 0, as officially: every parameter that made img gets a (zero) gradient, so Adam
+        # steps it (its second moment decays, its step count moves) as the official loop does.
+        loss = (img[:, 0, 0, 0].float() * 0 + penalty * self.config.pl_weight).mean() * gain
         return {"loss": loss, "pl_penalty": penalty.detach().mean(), "pl_mean": pl_mean.detach()}
 
     def d_main(self, batch: Batch, ctx: StepContext) -> Logs:
@@ -585,7 +591,9 @@ class StyleGAN2Recipe(Recipe):
         self._observe(real_logits)
         penalty = r1(real_logits, real)
         gain = self.D_reg_interval or 1
-        loss = penalty.mean() * (self.config.r1_gamma / 2) * gain
+        # real_logits * 0, as officially: D's output bias, which R1 does not reach, gets a zero
+        # gradient (not none), so Adam steps every parameter as the official loop does.
+        loss = (real_logits.float() * 0 + penalty * (self.config.r1_gamma / 2)).mean() * gain
         return {"loss": loss, "r1": penalty.detach().mean()}
 
     def _observe(self, real_logits: torch.Tensor) -> None:
