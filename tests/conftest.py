@@ -99,3 +99,19 @@ def inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("inception") / WEIGHTS_FILE
     torch.save(net.state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def sg2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny StyleGAN2 run trained through the CLI, once per test module."""
+    from fake_runs import train_tiny_stylegan2
+
+    return train_tiny_stylegan2(tmp_path_factory.mktemp("sg2") / "run")
+
+
+@pytest.fixture(scope="module")
+def sg2_G(sg2_run: Path) -> torch.nn.Module:
+    """That run's G_ema, as `gankit generate` loads it."""
+    from gankit.generate import load_generator
+
+    return load_generator(sg2_run, "cpu")[0]

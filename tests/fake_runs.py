@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from gankit.cli import main
+from gankit.nets import build_nets
 from gankit.registry import MODELS, Entry
 from gankit.train import checkpoint as ckpt
 from gankit.viz import save_grid, to_uint8
@@ -167,3 +170,51 @@ def expected_outputs(
     with torch.no_grad():
         out = G(z, labels, **SAMPLING) if labels is not None else G(z, **SAMPLING)
     return out if getattr(G, "output_kind", "images") == "points" else to_uint8(out)
+
+
+# ------------------------------------------------------------------ StyleGAN2 runs
+
+SMALL_STYLEGAN2 = {
+    "z_dim": 4,
+    "w_dim": 4,
+    "mapping_layers": 2,
+    "channel_base": 16,
+    "channel_max": 2,
+}
+
+
+TINY_STYLEGAN2 = [
+    "--set", "model.arch.z_dim=4", "--set", "model.arch.w_dim=4",
+    "--set", "model.arch.mapping_layers=2", "--set", "model.arch.channel_base=16",
+    "--set", "model.arch.channel_max=2", "--set", "train.grid_size=4",
+]  # fmt: skip
+
+
+def train_tiny_stylegan2(out: Path) -> Path:
+    """A tiny 8 px StyleGAN2 run on digits (1 channel, num_ws 4), trained through the CLI."""
+    args = ["train", "stylegan2", "--data", "digits", "--resolution", "8", "--batch", "4"]
+    args += ["--kimg", "0.008", "--device", "cpu", "--no-progress", "--out", str(out)]
+    assert main([*args, *TINY_STYLEGAN2]) == 0
+    return out
+
+
+def hand_made_run(root: Path, name: str, c_dim: int = 0, **arch: object) -> tuple[Path, nn.Module]:
+    """A run directory holding only a checkpoint of a freshly built `name` G_ema (8 px, 1 channel)."""
+    spec = {"name": name, "img_resolution": 8, "img_channels": 1, "c_dim": c_dim, "arch": arch}
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        G = build_nets(spec)["G"].eval().requires_grad_(False)
+        if hasattr(G, "mapping"):
+            # A far-off w_avg and strong noise, so truncation and the noise modes show clearly.
+            G.mapping.w_avg.copy_(torch.randn(G.w_dim) * 2)
+            for key, value in G.named_parameters():
+                if key.endswith("noise_strength"):
+                    value.fill_(1.0)
+    state = {"cur_nimg": 0, "model": spec, "nets": {"G_ema": G.state_dict()}, "sampling": {}}
+    ckpt.save_checkpoint(state, root / "checkpoints", 0, keep=1)
+    return root, G
+
+
+def official_z(seed: int, z_dim: int) -> torch.Tensor:
+    """The official generate.py's z of a seed: float64 `[1, z_dim]`."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim))

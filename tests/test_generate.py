@@ -11,19 +11,24 @@ import torch
 from PIL import Image
 from torch import nn
 
-from fake_runs import FakeRun, expected_outputs, make_run, register_tiny_models
+from fake_runs import (
+    SMALL_STYLEGAN2,
+    FakeRun,
+    expected_outputs,
+    hand_made_run,
+    make_run,
+    official_z,
+    register_tiny_models,
+)
 from gankit.cli import main
 from gankit.errors import GankitError
 from gankit.generate import (
     class_labels,
     class_rows,
     generate,
-    load_generator,
     seed_latents,
     write_samples,
 )
-from gankit.nets import build_nets
-from gankit.train import checkpoint as ckpt
 from gankit.viz import to_uint8
 
 RES = 8
@@ -189,52 +194,6 @@ def test_points_into_a_folder_is_a_clear_error(
 
 # --------------------------------------------------------------------------- StyleGAN2 options
 
-TINY_STYLEGAN2 = [
-    "--set", "model.arch.z_dim=4", "--set", "model.arch.w_dim=4",
-    "--set", "model.arch.mapping_layers=2", "--set", "model.arch.channel_base=16",
-    "--set", "model.arch.channel_max=2", "--set", "train.grid_size=4",
-]  # fmt: skip
-
-
-def train_tiny_stylegan2(out: Path) -> Path:
-    """A tiny 8 px StyleGAN2 run on digits (1 channel, num_ws 4), trained through the CLI."""
-    args = ["train", "stylegan2", "--data", "digits", "--resolution", "8", "--batch", "4"]
-    args += ["--kimg", "0.008", "--device", "cpu", "--no-progress", "--out", str(out)]
-    assert main([*args, *TINY_STYLEGAN2]) == 0
-    return out
-
-
-def hand_made_run(root: Path, name: str, c_dim: int = 0, **arch: object) -> tuple[Path, nn.Module]:
-    """A run directory holding only a checkpoint of a freshly built `name` G_ema (8 px, 1 channel)."""
-    spec = {"name": name, "img_resolution": 8, "img_channels": 1, "c_dim": c_dim, "arch": arch}
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        G = build_nets(spec)["G"].eval().requires_grad_(False)
-        if hasattr(G, "mapping"):
-            # A far-off w_avg and strong noise, so truncation and the noise modes show clearly.
-            G.mapping.w_avg.copy_(torch.randn(G.w_dim) * 2)
-            for key, value in G.named_parameters():
-                if key.endswith("noise_strength"):
-                    value.fill_(1.0)
-    state = {"cur_nimg": 0, "model": spec, "nets": {"G_ema": G.state_dict()}, "sampling": {}}
-    ckpt.save_checkpoint(state, root / "checkpoints", 0, keep=1)
-    return root, G
-
-
-@pytest.fixture(scope="module")
-def sg2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny_stylegan2(tmp_path_factory.mktemp("sg2") / "run")
-
-
-@pytest.fixture(scope="module")
-def sg2_G(sg2_run: Path) -> nn.Module:
-    return load_generator(sg2_run, "cpu")[0]
-
-
-def official_z(seed: int, z_dim: int) -> torch.Tensor:
-    """The official generate.py's z of a seed: float64 `[1, z_dim]`."""
-    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim))
-
 
 def synthesize(G: nn.Module, ws: torch.Tensor, noise_mode: str = "const") -> np.ndarray:
     with torch.no_grad():
@@ -323,15 +282,6 @@ def test_conditional_stylegan2_takes_a_class_and_the_noise_modes(tmp_path: Path)
     np.testing.assert_array_equal(
         sample(run, tmp_path / "r2.npy", *args, "--noise-mode", "random"), random
     )
-
-
-SMALL_STYLEGAN2 = {
-    "z_dim": 4,
-    "w_dim": 4,
-    "mapping_layers": 2,
-    "channel_base": 16,
-    "channel_max": 2,
-}
 
 
 @pytest.mark.parametrize(

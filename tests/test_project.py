@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from fake_runs import hand_made_run
 from gankit.cli import main
 from gankit.generate import load_generator, seed_latents
 from gankit.metrics.lpips import LPIPS, resolve_heads, vgg16_features
@@ -27,17 +28,6 @@ from gankit.project import (
 )
 from gankit.train import checkpoint as ckpt
 from gankit.viz import to_uint8
-from test_generate import hand_made_run, train_tiny_stylegan2
-
-
-@pytest.fixture(scope="module")
-def sg2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny_stylegan2(tmp_path_factory.mktemp("sg2") / "run")
-
-
-@pytest.fixture(scope="module")
-def sg2_G(sg2_run: Path) -> nn.Module:
-    return load_generator(sg2_run, "cpu")[0]
 
 
 def proj(*args: str) -> int:

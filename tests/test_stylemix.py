@@ -11,25 +11,14 @@ import torch
 from PIL import Image
 from torch import nn
 
+from fake_runs import SMALL_STYLEGAN2, hand_made_run, official_z
 from gankit.cli import main
 from gankit.errors import GankitError
-from gankit.generate import load_generator
 from gankit.stylemix import layer_resolution, named_layers, parse_layers, parse_seeds
 from gankit.viz import to_uint8
-from test_generate import SMALL_STYLEGAN2, hand_made_run, official_z, train_tiny_stylegan2
 
 #: num_ws of StyleGAN2 at each resolution: two per resolution from 4 px (the official 2 log2 R - 2).
 NUM_WS = {8: 4, 16: 6, 32: 8, 64: 10, 1024: 18}
-
-
-@pytest.fixture(scope="module")
-def sg2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny_stylegan2(tmp_path_factory.mktemp("sg2") / "run")
-
-
-@pytest.fixture(scope="module")
-def sg2_G(sg2_run: Path) -> nn.Module:
-    return load_generator(sg2_run, "cpu")[0]
 
 
 def mix(*args: str) -> int:

@@ -11,18 +11,12 @@ import torch
 from PIL import Image
 
 import gankit.video
-from fake_runs import make_run, register_tiny_models
+from fake_runs import hand_made_run, make_run, register_tiny_models
 from gankit.cli import main
 from gankit.generate import load_generator
 from gankit.nets import run_generator
 from gankit.video import latent_walk, loop_path
 from gankit.viz import to_uint8
-from test_generate import hand_made_run, train_tiny_stylegan2
-
-
-@pytest.fixture(scope="module")
-def sg2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny_stylegan2(tmp_path_factory.mktemp("sg2") / "run")
 
 
 def video(*args: str) -> int:
