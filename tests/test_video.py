@@ -101,3 +101,21 @@ def test_refusals_are_one_line_errors(
         args = args if "--out" in args else [*args, "--out", str(tmp_path / "w.gif")]
         assert video(str(run), *args) == 2
         assert message in one_line_error(capsys)
+
+
+@pytest.mark.skipif(
+    not gankit.video._has_ffmpeg(), reason="imageio and imageio-ffmpeg not installed (test extra)"
+)
+def test_mp4_walk_reads_back_as_the_frames(sg2_run: Path, tmp_path: Path) -> None:
+    import imageio.v2 as imageio
+
+    out = tmp_path / "walk.mp4"
+    assert video(str(sg2_run), "--seeds", "1,2", "--frames-per-seed", "4", "--out", str(out)) == 0
+    frames = latent_walk(sg2_run, [1, 2], frames_per_seed=4, device="cpu")
+    with imageio.get_reader(out) as reader:
+        assert reader.get_meta_data()["fps"] == 25
+        decoded = np.stack([frame for frame in reader])
+    assert decoded.shape[0] == 8 and decoded.shape[1:3] == frames.shape[2:]
+    # greyscale written as equal RGB channels; H.264 is lossy, so compare on average
+    expected = frames.permute(0, 2, 3, 1).float().numpy()
+    assert np.abs(decoded.astype(np.float32) - expected).mean() < 6

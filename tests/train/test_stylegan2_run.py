@@ -70,3 +70,15 @@ def test_the_configuration_sets_batch_ema_and_architecture_for_the_data(
     got = (t.batch_size, t.ema_kimg, t.ema_rampup, arch["channel_base"])
     assert (*got, arch["mbstd_group_size"], arch["mapping_layers"]) == expected
     assert resolved.recipe.args["gpus"] == processes
+
+
+def test_naming_the_model_keeps_the_configurations_architecture() -> None:
+    """`--model stylegan2` resolves the same networks as leaving the model to the recipe: the
+    auto configuration's 2 mapping layers and channel base, not the builder's 8 and 32768."""
+    facts = DataFacts("digits", "images", resolution=32, channels=1, processes=1)
+    archs = []
+    for model in ("auto", "stylegan2"):
+        config = config_from_dict({"model": {"name": model}, "recipe": {"name": "stylegan2"}})
+        archs.append(resolve_config(config, facts).model.arch)
+    assert archs[0] == archs[1]
+    assert (archs[1]["mapping_layers"], archs[1]["channel_base"]) == (2, 16384)

@@ -169,6 +169,10 @@ PRESETS: dict[str, TrainingConfig] = {
 }  # fmt: skip
 
 
+#: Recipe arguments whose None means "the configuration's value".
+CONFIG_ARGS = ("lr", "r1_gamma", "pl_weight", "style_mixing_prob")
+
+
 def auto_config(resolution: int, gpus: int = 1) -> TrainingConfig:
     """The official `auto` configuration for `resolution` px on `gpus` GPUs."""
     if resolution < 4 or gpus < 1:
@@ -400,8 +404,13 @@ class StyleGAN2Recipe(Recipe):
 
     @classmethod
     def resolve_args(cls, given: dict[str, Any], facts: Any) -> dict[str, Any]:
-        """The constructor's defaults with `gpus` = the run's process count, `given` over them."""
-        return {**super().resolve_args({}, facts), "gpus": facts.processes, **given}
+        """The constructor's defaults with `gpus` = the run's process count, `given` over them,
+        and the configuration's values written in for `lr`, `r1_gamma`, `pl_weight` and
+        `style_mixing_prob` where they are not given (so config.yaml holds the numbers used)."""
+        args = {**super().resolve_args({}, facts), "gpus": facts.processes}
+        args.update({k: v for k, v in given.items() if v is not None or k not in CONFIG_ARGS})
+        config = cls.training_config(args, facts)
+        return {**args, **{k: getattr(config, k) for k in CONFIG_ARGS if args.get(k) is None}}
 
     @classmethod
     def training_config(cls, args: dict[str, Any], facts: Any) -> TrainingConfig:

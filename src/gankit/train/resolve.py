@@ -174,12 +174,15 @@ def _resolve_model(
     arch default of the model's builder written out, so that config.yaml and the checkpoints'
     model spec rebuild the same networks under a later gankit."""
     name, arch = config.model.name, config.model.arch
-    if name == "auto":
-        name, defaults = cls.model_defaults(args, facts)
-        if not name:
-            raise ConfigError(
-                f"recipe {config.recipe.name} has no default model; name one with --model NAME"
-            )
+    default_name, defaults = cls.model_defaults(args, facts)
+    if name == "auto" and not default_name:
+        raise ConfigError(
+            f"recipe {config.recipe.name} has no default model; name one with --model NAME"
+        )
+    name = default_name if name == "auto" else name
+    if name == default_name:
+        # The recipe's defaults hold for its own model whether or not it was named: `--model
+        # stylegan2` gets the same mapping depth and widths as leaving the model to the recipe.
         arch = {**defaults, **arch}
         check_arguments(MODELS.get(name), arch, MODEL_FIXED_ARGS, "model.arch")
     builder = MODELS.get(name)
