@@ -414,8 +414,38 @@ def test_augmentation_flags_land_in_the_recipe_arguments(
     assert (args["aug"], args["target"], args["p"], args["augpipe"]) == ("diffaug", 0.8, 0.5, "bgc")
 
 
+def test_cond_trains_a_conditional_stylegan2_on_labelled_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from gankit.generate import labels_path
+    from gankit.train.checkpoint import list_checkpoints, load_checkpoint
+
+    out = tmp_path / "cond"
+    assert main([*TINY_STYLEGAN2, "--out", str(out), "--kimg", "0.008", "--cond"]) == 0
+    state = load_checkpoint(list_checkpoints(out / "checkpoints")[-1])
+    assert state["model"]["c_dim"] == 10  # sklearn's digits: ten classes
+    # G embeds the label (official `embed`), D projects onto it (official `mapping` of c)
+    assert state["nets"]["G"]["mapping.embed.weight"].shape[1] == 10
+    assert any(k.startswith("mapping.") for k in state["nets"]["D"])
+    images = tmp_path / "three.npy"
+    assert main(["generate", str(out), "--class", "3", "--num", "2", "--out", str(images),
+                 "--device", "cpu"]) == 0  # fmt: skip
+    assert np.load(labels_path(images)).tolist() == [3, 3]
+    capsys.readouterr()
+    # Unlabelled data (a folder of images): one line naming the problem.
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    assert (
+        main([*TINY_STYLEGAN2, "--out", str(tmp_path / "x"), "--cond", "--data", str(folder)]) == 2
+    )
+    assert "has no class labels" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
-    "flag", [["--aug", "ada"], ["--p", "0.2"], ["--target", "0.5"], ["--augpipe", "bgc"]]
+    "flag",
+    [["--aug", "ada"], ["--p", "0.2"], ["--target", "0.5"], ["--augpipe", "bgc"], ["--cond"]],
 )
 def test_augmentation_flags_are_refused_on_a_recipe_without_them(
     trained_run: Path,
@@ -429,8 +459,7 @@ def test_augmentation_flags_are_refused_on_a_recipe_without_them(
     err = capsys.readouterr().err
     name = flag[0].removeprefix("--")
     assert err == (
-        f"gankit train: error: {flag[0]} sets recipe.args.{name} (augmentation of what D sees), "
-        f"which recipe progan does not have: it is a stylegan2 option; drop {flag[0]} or train "
+        f"gankit train: error: {flag[0]} sets recipe.args.{name}, which recipe progan does not have: it is a stylegan2 option; drop {flag[0]} or train "
         "stylegan2\n"
     )
     assert not out.exists()
@@ -447,7 +476,8 @@ def test_help_explains_the_augmentation_flags(capsys: pytest.CaptureFixture) -> 
     out = " ".join(capsys.readouterr().out.split())
     assert "--aug {ada,noaug,fixed,diffaug}" in out and "--p P" in out
     assert "--target T" in out and "--augpipe NAME" in out
-    assert "recipe.args.aug, .p, .target, .augpipe" in out and "refuses the flag" in out
+    assert "recipe.args.cond, .aug, .p, .target, .augpipe" in out and "refuses the flag" in out
+    assert "--cond" in out and "class labels" in out
     # A bad mode is argparse's error, a bad pipe the recipe's, each naming the value.
     with pytest.raises(SystemExit) as exit_info:
         main([*TINY_STYLEGAN2, "--aug", "adaptive"])

@@ -274,9 +274,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _add_augmentation_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
-        "augmentation of what D sees (stylegan2; StyleGAN2-ADA's train.py names)",
-        "Each flag sets the recipe argument of its name (recipe.args.aug, .p, .target, "
+        "stylegan2: labels and the augmentation of what D sees (StyleGAN2-ADA's train.py names)",
+        "Each flag sets the recipe argument of its name (recipe.args.cond, .aug, .p, .target, "
         ".augpipe); a recipe without it refuses the flag.",
+    )
+    g.add_argument(
+        "--cond",
+        action="store_true",
+        default=None,
+        help="train on the data's class labels (a conditional G and a projection D); "
+        "`gankit generate --class K` then picks the class",
     )
     g.add_argument(
         "--aug",
@@ -309,7 +316,9 @@ def _add_augmentation_flags(p: argparse.ArgumentParser) -> None:
 #: The official --aug modes (the recipe checks them again, with the other arguments).
 _AUG_MODES = ("ada", "noaug", "fixed", "diffaug")
 #: Flags that set a recipe argument only some recipes have (D's augmentation): flag -> argument.
-_RECIPE_ARG_FLAGS = {"aug": "aug", "p": "p", "target": "target", "augpipe": "augpipe"}
+_RECIPE_ARG_FLAGS = {
+    "cond": "cond", "aug": "aug", "p": "p", "target": "target", "augpipe": "augpipe"
+}  # fmt: skip
 
 #: CLI flag -> dotted config key.
 _TRAIN_FLAGS = {
@@ -395,7 +404,7 @@ def _check_recipe_flags(args: argparse.Namespace, recipe: str) -> None:
     for flag, arg in _RECIPE_ARG_FLAGS.items():
         if getattr(args, flag) is not None and arg not in known:
             raise ConfigError(
-                f"--{flag} sets recipe.args.{arg} (augmentation of what D sees), which recipe "
+                f"--{flag} sets recipe.args.{arg}, which recipe "
                 f"{recipe} does not have: it is a stylegan2 option; drop --{flag} or train "
                 "stylegan2"
             )

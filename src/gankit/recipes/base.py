@@ -130,6 +130,12 @@ class Recipe:
     #: Whether the recipe trains on class labels (the model is then built with `c_dim` classes).
     conditional: bool = False
 
+    @classmethod
+    def is_conditional(cls, args: dict[str, Any]) -> bool:
+        """Whether a run with these (resolved) arguments trains on labels: `conditional`, or
+        an argument for recipes where it is a choice (StyleGAN2's `cond`)."""
+        return cls.conditional
+
     # The defaults below are asked for by `gankit.train.resolve.resolve_config` before anything
     # is built: `args` are the resolved recipe arguments, `facts` its `DataFacts` (the data's
     # name, kind, resolution, channels and classes, and the number of processes).

@@ -297,6 +297,7 @@ class StyleGAN2Recipe(Recipe):
         *,
         cfg: ConfigName = "auto",
         gpus: int = 1,
+        cond: bool = False,
         lr: float | None = None,
         r1_gamma: float | None = None,
         pl_weight: float | None = None,
@@ -315,7 +316,9 @@ class StyleGAN2Recipe(Recipe):
         ada_interval: int = 4,
         ada_kimg: float = 500.0,
     ) -> None:
-        """`cfg` and `gpus` choose the configuration (`config_for`); `lr`, `r1_gamma`,
+        """`cfg` and `gpus` choose the configuration (`config_for`); `cond` trains on the
+        data's class labels (the official `--cond`; the nets are then built with `c_dim`
+        classes, a label embedding in G's mapping and a projection D); `lr`, `r1_gamma`,
         `pl_weight` and `style_mixing_prob` left at None take its values. `aug` and the
         arguments after it choose D's augmentation (see the module docstring)."""
         super().__init__(nets, batch_size)
@@ -411,6 +414,11 @@ class StyleGAN2Recipe(Recipe):
         args.update({k: v for k, v in given.items() if v is not None or k not in CONFIG_ARGS})
         config = cls.training_config(args, facts)
         return {**args, **{k: getattr(config, k) for k in CONFIG_ARGS if args.get(k) is None}}
+
+    @classmethod
+    def is_conditional(cls, args: dict[str, Any]) -> bool:
+        """`cond` (the official `--cond`)."""
+        return bool(args.get("cond", False))
 
     @classmethod
     def training_config(cls, args: dict[str, Any], facts: Any) -> TrainingConfig:
@@ -583,6 +591,9 @@ class StyleGAN2Recipe(Recipe):
         self._observe(real_logits)
         loss = d_nonsaturating(real_logits, fake_logits).float()
         logs = {"real": real_logits.detach().mean(), "fake": fake_logits.detach().mean()}
+        # E[sign(D(x))]: ADA's overfitting heuristic r_t, logged for every aug mode (the
+        # official Loss/signs/real) so runs without ADA show D overfitting too.
+        logs["real_sign"] = real_logits.detach().sign().mean()
         if self.augment_pipe is not None:  # a copy: the controller moves p in place later
             logs["aug_p"] = self.augment_pipe.p.detach().clone()
         if both:

@@ -125,13 +125,13 @@ def check_kind(entry: Entry, what: str, facts: DataFacts) -> None:
 
 def class_count(config: Config, facts: DataFacts) -> int:
     """The classes a conditional recipe's nets get (0 for an unconditional one)."""
-    if not RECIPES.get(config.recipe.name).conditional:
+    if not RECIPES.get(config.recipe.name).is_conditional(config.recipe.args):
         return 0
     if not facts.num_classes:
         raise ConfigError(
-            f"recipe {config.recipe.name} is conditional but {facts.name!r} has no class "
+            f"recipe {config.recipe.name} is conditional here but {facts.name!r} has no class "
             "labels; use a labelled built-in (digits, mnist, fashion-mnist, cifar10) or an "
-            "unconditional recipe"
+            "unconditional recipe (stylegan2: leave recipe.args.cond false)"
         )
     return facts.num_classes
 
