@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -93,8 +94,9 @@ def last_logged(run_dir: Path, key: str) -> float | None:
     return found
 
 
-def calibrated_kid(run_dir: Path, reals: Path, num: int, seed: int) -> float:
-    """KID x1e3 of `num` samples against `num` reals on the calibrated random-weight network."""
+def calibrated_kid(run_dir: Path, reals: Path, num: int, seed: int, cache: Path) -> float:
+    """KID x1e3 of `num` samples against `num` reals on the calibrated random-weight network
+    (the reals' features are computed once per workdir and kept in `cache`)."""
     import torch
 
     from gankit.data import open_dataset
@@ -104,21 +106,33 @@ def calibrated_kid(run_dir: Path, reals: Path, num: int, seed: int) -> float:
     from gankit.metrics.sources import DatasetSource
 
     fake = generate(run_dir, num=num, seed=seed, device="cpu").values
-    dataset = open_dataset(str(reals), resolution=fake.shape[-1])
-    real = DatasetSource(dataset, seed=seed).take(num)
+    real = DatasetSource(open_dataset(str(reals), resolution=fake.shape[-1]), seed=seed).take(num)
     features = InceptionFeatures(calibrated_random_inception(real[:256]))
     with torch.no_grad():
-        f_real = torch.cat([features(b)["pool3"] for b in real.split(50)])
+        if cache.is_file():
+            f_real = torch.load(cache)
+        else:
+            f_real = torch.cat([features(b)["pool3"] for b in real.split(50)])
+            partial = cache.with_suffix(f".{os.getpid()}.part")  # parallel jobs: whole files
+            torch.save(f_real, partial)
+            partial.replace(cache)
         f_fake = torch.cat([features(b)["pool3"] for b in fake.split(50)])
-    # Random weights give features of arbitrary scale; one common factor (the reals' RMS)
-    # brings them to unit size for the cubic kernel without changing the ranking.
-    scale = f_real.square().mean().sqrt()
-    return kid(f_real / scale, f_fake / scale, subset_size=min(1000, num // 2))[0] * 1e3
+    # Random weights give features of arbitrary offset and scale (all positive after the last
+    # ReLU and pooling), which swamp the cubic kernel. Both sets are centred on the reals' mean
+    # and divided by one common scale (the reals' RMS deviation): a per-feature scale would blow
+    # up the features that are nearly constant on the reals. The same map for every run, so
+    # the runs compare with each other (never with published KIDs).
+    mean = f_real.mean(0)
+    scale = (f_real - mean).square().mean().sqrt()
+    f_real, f_fake = (f_real - mean) / scale, (f_fake - mean) / scale
+    return kid(f_real, f_fake, subset_size=min(1000, num // 2))[0] * 1e3
 
 
 def run_one(job: Job) -> dict[str, Any]:
     """Train one augmentation mode on the subset, then score it against all faces."""
     recipe_args: dict[str, Any] = {"aug": job["arm"]}
+    if job["ada_kimg"] is not None:
+        recipe_args["ada_kimg"] = job["ada_kimg"]
     arch = {"channel_base": job["channel_base"], "channel_max": job["channel_max"]}
     run_dir = train_run(
         "stylegan2", job["subset"], Path(job["out"]), seed=job["seed"], kimg=job["kimg"],
@@ -130,11 +144,13 @@ def run_one(job: Job) -> dict[str, Any]:
         seed=job["seed"], cache=True,
     )  # fmt: skip
     return {
-        "kimg": last_logged(run_dir, "kimg"),
+        "trained_kimg": last_logged(run_dir, "kimg"),
         "swd": scores["swd"].get("avg"),
         "ms_ssim": scores["ms-ssim"].get("fake"),
         "ms_ssim_reals": scores["ms-ssim"].get("real"),
-        "kid_calibrated": calibrated_kid(run_dir, Path(job["all_faces"]), job["num"], job["seed"]),
+        "kid_calibrated": calibrated_kid(
+            run_dir, Path(job["all_faces"]), job["num"], job["seed"], Path(job["kid_cache"])
+        ),
         "d_real_sign": d_sign_on_reals(run_dir),
         "ada_p": last_logged(run_dir, "D_main/aug_p"),
     }
@@ -147,7 +163,7 @@ def _fmt(value: float | None, fmt: str) -> str:
 def build_table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
-            r["arm"], _fmt(r.get("kimg"), ".1f"), _fmt(r.get("swd"), ".2f"),
+            r["arm"], _fmt(r.get("trained_kimg"), ".1f"), _fmt(r.get("swd"), ".2f"),
             _fmt(r.get("kid_calibrated"), ".2f"), _fmt(r.get("ms_ssim"), ".3f"),
             _fmt(r.get("d_real_sign"), ".2f"), _fmt(r.get("ada_p"), ".3f"),
         ]
@@ -168,6 +184,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kimg", type=positive_float, default=20.0, help="budget per run")
     p.add_argument("--channel-base", type=positive_int, default=1024)
     p.add_argument("--channel-max", type=positive_int, default=64)
+    p.add_argument(
+        "--ada-kimg",
+        type=positive_float,
+        default=None,
+        help="kimg in which ADA's p can go from 0 to 1 (official 500, for runs of 25,000 kimg: "
+        "in a run of 20 kimg p can then move by at most 0.04)",
+    )
     p.add_argument("--num", type=positive_int, default=1000, help="samples per metric")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=positive_int, default=2, help="runs side by side")
@@ -189,7 +212,8 @@ def main(argv: list[str] | None = None) -> str:
             "arm": arm, "out": str(args.workdir / arm), "subset": str(subset),
             "all_faces": str(faces), "kimg": args.kimg, "seed": args.seed, "num": args.num,
             "resolution": args.resolution, "channel_base": args.channel_base,
-            "channel_max": args.channel_max,
+            "channel_max": args.channel_max, "ada_kimg": args.ada_kimg,
+            "kid_cache": str(args.workdir / f"kid-reals-{args.num}-{args.seed}.pt"),
         }
         for arm in args.arms
     ]  # fmt: skip

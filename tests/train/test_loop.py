@@ -486,6 +486,6 @@ def test_the_reals_grid_is_drawn_across_a_sorted_dataset(
     monkeypatch.setattr(
         loop, "save_grid", lambda images, path, **kw: saved.setdefault(path.name, images)
     )
-    trainer._save_reals()
+    trainer.pictures.save_reals(trainer.dataset, trainer.opt.grid_size, trainer.opt.seed)
     shown = sorted(int(img.flatten()[0]) for img in saved["reals.png"])
     assert len(shown) == 4 and shown != [0, 1, 2, 3] and len(set(shown)) == 4

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gankit.data.base import BatchView, collate
 from gankit.data.sampler import batch_sampler_for
+from gankit.errors import ConfigError
 from gankit.train.distributed import DistInfo
 
 
@@ -25,6 +26,11 @@ def make_loader(
 ) -> DataLoader:  # fmt: skip
     """This rank's loader: an endless seeded stream of its share of each global batch, which
     continues from `start_nimg` exactly as an uninterrupted run would."""
+    if global_batch % dist.world_size:
+        raise ConfigError(
+            f"the batch size {global_batch} does not divide over {dist.world_size} processes; "
+            "choose a multiple of the process count"
+        )
     sampler = batch_sampler_for(
         dataset,
         global_batch,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from gankit.errors import ConfigError, TrainingDivergedError
+from gankit.errors import TrainingDivergedError
 from gankit.nets import sampling_net
 from gankit.recipes.base import Phase, Recipe, Stage, StepContext, check_phases
 from gankit.train import checkpoint as ckpt
@@ -29,9 +29,9 @@ from gankit.train.distributed import DistInfo, all_reduce_gradients, barrier, br
 from gankit.train.ema import Averages, ema_beta
 from gankit.train.logging import RunLogger
 from gankit.train.options import LoopOptions
+from gankit.train.pictures import RunPictures, own_rng
 from gankit.train.signals import graceful_interrupt
 from gankit.train.ticks import TickStats, progress_bar, status_line
-from gankit.viz.grid import save_grid
 from gankit.viz.previews import preview_for
 
 Evaluator = Callable[[nn.Module, dict[str, Any]], dict[str, float]]
@@ -64,10 +64,11 @@ class Trainer:
         self.cur_nimg, self.cur_iter = 0, 0
         self.stage: Stage | None = None
         self.loader_iter: Any = None
-        self.preview = recipe.preview(dataset, self.all_nets, options.seed, options.grid_size)
-        self.preview = self.preview or preview_for(
+        preview = recipe.preview(dataset, self.all_nets, options.seed, options.grid_size)
+        self.preview = preview or preview_for(
             dataset, self.all_nets, options.seed, options.grid_size
         )
+        self.pictures = RunPictures(self.preview, run_dir, logger, dist.is_main)
         self.stop_requested = False
         self.stop_signal: int | None = None  # SIGINT or SIGTERM when one stopped `run()` early
         self.ticks = TickStats()
@@ -129,7 +130,7 @@ class Trainer:
         KeyboardInterrupt, leaving the last complete checkpoint as it was.
         """
         total_nimg = round(self.opt.total_kimg * 1000)
-        self._save_reals()
+        self.pictures.save_reals(self.dataset, self.opt.grid_size, self.opt.seed)
         bar = progress_bar(
             self.opt.total_kimg, self.cur_nimg, self.opt.progress and self.dist.is_main
         )
@@ -220,11 +221,6 @@ class Trainer:
             self.log.info(f"stage {self.stage.key} -> {stage.key} at {self.cur_nimg / 1000:g} kimg")
             self.recipe.on_stage_change(self.stage, stage)
         self.stage = stage
-        if stage.batch_size % self.dist.world_size:
-            raise ConfigError(
-                f"the batch size {stage.batch_size} does not divide over {self.dist.world_size} "
-                "processes; choose a multiple of the process count"
-            )
         self.loader_iter = None  # shuts down the previous loader's workers
         loader = make_loader(
             self.dataset, stage.batch_size, seed=self.opt.seed, start_nimg=self.cur_nimg,
@@ -275,7 +271,7 @@ class Trainer:
         # Rank 0 evaluates; the others wait, so every rank resumes training together.
         if self.dist.is_main:
             kwargs = self.refresh_averages()
-            with self._own_rng():
+            with own_rng(self.device):
                 results = self.evaluate(sampling_net(self.all_nets), kwargs)
             self.log.stats({"kimg": round(self.cur_nimg / 1000, 3), **results})
             values = ", ".join(f"{k} {v:.4g}" for k, v in results.items())
@@ -292,34 +288,15 @@ class Trainer:
 
     def sample_grid(self, stage: Stage | None = None) -> torch.Tensor:
         """What the preview draws now at `stage` (images `[N, C, R, R]` in [-1, 1], 2-D points)."""
-        with self._own_rng():
+        with own_rng(self.device):
             return self.preview.draw(self.all_nets, self.refresh_averages(stage))
-
-    def _own_rng(self) -> Any:
-        """Pictures and metrics leave torch's global random streams as they found them: a net
-        that draws from them (StyleGAN2's noise inputs) then trains the same whenever they run,
-        so a resumed run, whose pictures fell elsewhere, continues exactly."""
-        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def _save_preview(self, name: str, upscale: bool, per_stage: bool = False) -> None:
         if not self.dist.is_main or (per_stage and not self.preview.per_stage):
             return
         if per_stage and self.stage.key == Stage.key:  # one stage only: final.png shows it
             return
-        drawn = self.sample_grid()
-        title = f"{self.cur_nimg / 1000:g} kimg"
-        picture = self.preview.save(drawn, self.run_dir / "samples" / name, title, upscale)
-        if picture is not None and upscale:
-            self.log.image("fakes", picture, self.cur_nimg)
-
-    def _save_reals(self) -> None:
-        """samples/reals.png: a seeded random draw across the data, laid out as the previews."""
-        path = self.run_dir / "samples" / "reals.png"
-        if not self.dist.is_main or path.exists():
-            return
-        reals = self.preview.reals(self.dataset, self.opt.grid_size, self.opt.seed)
-        if reals is not None:
-            save_grid(reals[0], path, cols=reals[1])
+        self.pictures.save(self.sample_grid(), name, self.cur_nimg, upscale)
 
     def _snapshot(self) -> None:
         if bad := health.not_finite_state(self.all_nets, self.tick_logs):
@@ -336,14 +313,7 @@ class Trainer:
         self._snapshot()
         if not self.dist.is_main:
             return
-        from gankit.viz.report import write_report
-
         self._save_preview(f"{self.preview.prefix}-{self.cur_nimg:012d}.png", upscale=True)
         self._save_preview(f"stage-{self.stage.key}.png", upscale=False, per_stage=True)
         self._save_preview("final.png", upscale=False)
-        try:  # losses, progress GIF, real vs fake, interpolations; the snapshot is already safe
-            write_report(self.run_dir)
-        except Exception as error:
-            self.log.info(
-                f"could not write the run's plots ({error}); try `gankit plot {self.run_dir}`"
-            )
+        self.pictures.write_report()
