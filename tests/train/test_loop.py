@@ -477,14 +477,14 @@ def test_the_reals_grid_is_drawn_across_a_sorted_dataset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A class-sorted dataset (image i is all i): reals.png is not its first items."""
-    import gankit.train.loop as loop
+    import gankit.train.pictures as pictures
 
     trainer = _trainer(tmp_path, total_kimg=0.008)
     values = np.repeat(np.arange(40, dtype=np.uint8), 16 * 16).reshape(40, 1, 16, 16)
     trainer.dataset = ArrayDataset(values, name="sorted")
     saved = {}
     monkeypatch.setattr(
-        loop, "save_grid", lambda images, path, **kw: saved.setdefault(path.name, images)
+        pictures, "save_grid", lambda images, path, **kw: saved.setdefault(path.name, images)
     )
     trainer.pictures.save_reals(trainer.dataset, trainer.opt.grid_size, trainer.opt.seed)
     shown = sorted(int(img.flatten()[0]) for img in saved["reals.png"])
