@@ -8,10 +8,11 @@ augmentation mode, for the same kimg, and scores each run against all 10,000 fac
 
 - SWD (PGGAN's sliced Wasserstein distance x1e3, averaged over the Laplacian levels), lower is better;
 - MS-SSIM of random sample pairs (diversity; lower is more diverse; the reals' own is printed);
-- KID on the FID network's architecture with seeded random weights whose BatchNorm statistics are
-  re-estimated on faces (`calibrated_random_inception`): it ranks the runs against each other on
-  the same features, but its values are NOT comparable with any paper's KID (the real InceptionV3
-  weights are not available offline); x1e3.
+
+KID was tried on the FID network's architecture with seeded random weights whose BatchNorm
+statistics were re-estimated on faces (`calibrated_random_inception`; the real InceptionV3 weights
+are not available offline) and dropped: on 1,000 samples its values came out of either sign and
+spread far wider than the differences between runs (benchmarks/RESULTS.md, 2026-12-04).
 
 Also printed: D's mean sign on reals over the last ticks (ADA's overfitting heuristic r_t; the
 target is 0.6) and the final ADA p. Runs go side by side, one thread each (`--jobs`).
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tarfile
 from pathlib import Path
@@ -94,40 +94,6 @@ def last_logged(run_dir: Path, key: str) -> float | None:
     return found
 
 
-def calibrated_kid(run_dir: Path, reals: Path, num: int, seed: int, cache: Path) -> float:
-    """KID x1e3 of `num` samples against `num` reals on the calibrated random-weight network
-    (the reals' features are computed once per workdir and kept in `cache`)."""
-    import torch
-
-    from gankit.data import open_dataset
-    from gankit.generate import generate
-    from gankit.metrics.inception import InceptionFeatures, calibrated_random_inception
-    from gankit.metrics.kid import kid
-    from gankit.metrics.sources import DatasetSource
-
-    fake = generate(run_dir, num=num, seed=seed, device="cpu").values
-    real = DatasetSource(open_dataset(str(reals), resolution=fake.shape[-1]), seed=seed).take(num)
-    features = InceptionFeatures(calibrated_random_inception(real[:256]))
-    with torch.no_grad():
-        if cache.is_file():
-            f_real = torch.load(cache)
-        else:
-            f_real = torch.cat([features(b)["pool3"] for b in real.split(50)])
-            partial = cache.with_suffix(f".{os.getpid()}.part")  # parallel jobs: whole files
-            torch.save(f_real, partial)
-            partial.replace(cache)
-        f_fake = torch.cat([features(b)["pool3"] for b in fake.split(50)])
-    # Random weights give features of arbitrary offset and scale (all positive after the last
-    # ReLU and pooling), which swamp the cubic kernel. Both sets are centred on the reals' mean
-    # and divided by one common scale (the reals' RMS deviation): a per-feature scale would blow
-    # up the features that are nearly constant on the reals. The same map for every run, so
-    # the runs compare with each other (never with published KIDs).
-    mean = f_real.mean(0)
-    scale = (f_real - mean).square().mean().sqrt()
-    f_real, f_fake = (f_real - mean) / scale, (f_fake - mean) / scale
-    return kid(f_real, f_fake, subset_size=min(1000, num // 2))[0] * 1e3
-
-
 def run_one(job: Job) -> dict[str, Any]:
     """Train one augmentation mode on the subset, then score it against all faces."""
     recipe_args: dict[str, Any] = {"aug": job["arm"]}
@@ -148,9 +114,6 @@ def run_one(job: Job) -> dict[str, Any]:
         "swd": scores["swd"].get("avg"),
         "ms_ssim": scores["ms-ssim"].get("fake"),
         "ms_ssim_reals": scores["ms-ssim"].get("real"),
-        "kid_calibrated": calibrated_kid(
-            run_dir, Path(job["all_faces"]), job["num"], job["seed"], Path(job["kid_cache"])
-        ),
         "d_real_sign": d_sign_on_reals(run_dir),
         "ada_p": last_logged(run_dir, "D_main/aug_p"),
     }
@@ -164,12 +127,12 @@ def build_table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
             r["arm"], _fmt(r.get("trained_kimg"), ".1f"), _fmt(r.get("swd"), ".2f"),
-            _fmt(r.get("kid_calibrated"), ".2f"), _fmt(r.get("ms_ssim"), ".3f"),
+_fmt(r.get("ms_ssim"), ".3f"),
             _fmt(r.get("d_real_sign"), ".2f"), _fmt(r.get("ada_p"), ".3f"),
         ]
         for r in results
     ]  # fmt: skip
-    header = ["augmentation", "kimg", "SWD x1e3", "KID x1e3 (random-weight net)",
+    header = ["augmentation", "kimg", "SWD x1e3",
               "MS-SSIM (reals: see below)", "D sign on reals", "ADA p"]  # fmt: skip
     return markdown_table(header, rows)
 
@@ -213,7 +176,6 @@ def main(argv: list[str] | None = None) -> str:
             "all_faces": str(faces), "kimg": args.kimg, "seed": args.seed, "num": args.num,
             "resolution": args.resolution, "channel_base": args.channel_base,
             "channel_max": args.channel_max, "ada_kimg": args.ada_kimg,
-            "kid_cache": str(args.workdir / f"kid-reals-{args.num}-{args.seed}.pt"),
         }
         for arm in args.arms
     ]  # fmt: skip
