@@ -410,8 +410,7 @@ class StyleGAN2Recipe(Recipe):
         """The constructor's defaults with `gpus` = the run's process count, `given` over them,
         and the configuration's values written in for `lr`, `r1_gamma`, `pl_weight` and
         `style_mixing_prob` where they are not given (so config.yaml holds the numbers used)."""
-        args = {**super().resolve_args({}, facts), "gpus": facts.processes}
-        args.update({k: v for k, v in given.items() if v is not None or k not in CONFIG_ARGS})
+        args = {**super().resolve_args({}, facts), "gpus": facts.processes, **given}
         config = cls.training_config(args, facts)
         return {**args, **{k: getattr(config, k) for k in CONFIG_ARGS if args.get(k) is None}}
 
