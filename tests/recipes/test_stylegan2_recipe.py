@@ -209,6 +209,17 @@ def test_lazy_regularisation_corrects_learning_rates_and_betas() -> None:
     assert all(p.clean_grads for p in phases)  # the loop's NaN -> 0, +-inf -> +-1e5
 
 
+def test_glr_and_dlr_give_each_net_its_own_rate_before_the_lazy_correction() -> None:
+    # stylegan3's train.py: --glr and --dlr; here left at None they are `lr`.
+    recipe = StyleGAN2Recipe(_nets(), 4, lr=0.002, glr=0.001)
+    g, d = recipe.optimizers()["G"].param_groups[0], recipe.optimizers()["D"].param_groups[0]
+    assert g["lr"] == pytest.approx(0.001 * 4 / 5) and d["lr"] == pytest.approx(0.002 * 16 / 17)
+    assert "lr G 0.001 D 0.002" in recipe.describe()
+    assert StyleGAN2Recipe(_nets(), 4, dlr=0.004).lrs == {"G": 0.0025, "D": 0.004}
+    with pytest.raises(ConfigError, match="dlr=0"):
+        StyleGAN2Recipe(_nets(), 4, dlr=0.0)
+
+
 def test_cifar_drops_path_length_and_style_mixing_but_keeps_the_correction() -> None:
     recipe = StyleGAN2Recipe(_nets(), 4, cfg="cifar")
     assert [p.name for p in recipe.phases()] == ["G_main", "D_main", "D_reg"]
@@ -449,14 +460,18 @@ def test_previews_use_the_constant_noise_and_metrics_the_random(tmp_path: Path) 
     trainer = _real_trainer(tmp_path, "none")
     G = trainer.nets["G"]
     with torch.no_grad():  # the noise strengths start at 0, as officially
-        for net in (G, trainer.G_ema):
+        for net in (G, trainer.all_nets["G_ema"]):
             for name, param in net.named_parameters():
                 if name.endswith("noise_strength"):
                     param.fill_(1.0)
     # The grids are drawn with the constant noise buffers, as the official snapshots.
-    const = run_generator(trainer.G_ema, trainer.preview.z, None, {"noise_mode": "const"})
+    const = run_generator(
+        trainer.all_nets["G_ema"], trainer.preview.z, None, {"noise_mode": "const"}
+    )
     torch.testing.assert_close(trainer.sample_grid(), const)
-    random = run_generator(trainer.G_ema, trainer.preview.z, None, {"noise_mode": "random"})
+    random = run_generator(
+        trainer.all_nets["G_ema"], trainer.preview.z, None, {"noise_mode": "random"}
+    )
     assert not torch.allclose(const, random)
     # Metrics and the checkpoint's sampling kwargs keep G's default, random noise (official).
     assert trainer.recipe.generator_kwargs(Stage(RES)) == {}

@@ -54,7 +54,9 @@ run's process count. The configuration sets the run's defaults through the class
 ramp-up, mapping depth, channel base and maximum, minibatch-std group, D architecture); `--batch`,
 `--ema-kimg` and `model.arch` override them. `lr`, `r1_gamma`, `pl_weight` and
 `style_mixing_prob` override the configuration's values (the official --gamma overrides gamma
-alone). `plan()` prints every resolved value at the start of a run.
+alone); `glr` and `dlr` give G and D their own learning rates (the official stylegan3 train.py's
+--glr and --dlr; left at None, both are `lr`). `plan()` prints every resolved value at the start
+of a run.
 
 Deviations from the official code, and why:
 
@@ -299,6 +301,8 @@ class StyleGAN2Recipe(Recipe):
         gpus: int = 1,
         cond: bool = False,
         lr: float | None = None,
+        glr: float | None = None,
+        dlr: float | None = None,
         r1_gamma: float | None = None,
         pl_weight: float | None = None,
         style_mixing_prob: float | None = None,
@@ -319,7 +323,8 @@ class StyleGAN2Recipe(Recipe):
         """`cfg` and `gpus` choose the configuration (`config_for`); `cond` trains on the
         data's class labels (the official `--cond`; the nets are then built with `c_dim`
         classes, a label embedding in G's mapping and a projection D); `lr`, `r1_gamma`,
-        `pl_weight` and `style_mixing_prob` left at None take its values. `aug` and the
+        `pl_weight` and `style_mixing_prob` left at None take its values, and `glr` and `dlr`
+        (G's and D's learning rates) left at None take `lr`. `aug` and the
         arguments after it choose D's augmentation (see the module docstring)."""
         super().__init__(nets, batch_size)
         G, D = nets["G"], nets["D"]
@@ -327,7 +332,9 @@ class StyleGAN2Recipe(Recipe):
                  "style_mixing_prob": style_mixing_prob}  # fmt: skip
         base = config_for(cfg, G.img_resolution, gpus)
         self.config = replace(base, **{k: v for k, v in given.items() if v is not None})
-        self._check(self.config, G_reg_interval, D_reg_interval, pl_batch_shrink)
+        self.lrs = {"G": self.config.lr if glr is None else glr,
+                    "D": self.config.lr if dlr is None else dlr}  # fmt: skip
+        self._check(self.config, self.lrs, G_reg_interval, D_reg_interval, pl_batch_shrink)
         self.betas, self.eps = (float(betas[0]), float(betas[1])), eps
         self.G_reg_interval, self.D_reg_interval = G_reg_interval, D_reg_interval
         self.pl_decay, self.pl_batch_shrink = pl_decay, pl_batch_shrink
@@ -340,13 +347,17 @@ class StyleGAN2Recipe(Recipe):
         self._build_augmentation(aug, p, target, augpipe, diffaug_policy, ada_interval, ada_kimg)
         self._check_channels(G.img_channels)
         self._optimizers = {
-            "G": self._adam(G.parameters(), G_reg_interval),
-            "D": self._adam(D.parameters(), D_reg_interval),
+            "G": self._adam(G.parameters(), self.lrs["G"], G_reg_interval),
+            "D": self._adam(D.parameters(), self.lrs["D"], D_reg_interval),
         }
 
     @staticmethod
     def _check(
-        config: TrainingConfig, g_interval: int | None, d_interval: int | None, shrink: int
+        config: TrainingConfig,
+        lrs: dict[str, float],
+        g_interval: int | None,
+        d_interval: int | None,
+        shrink: int,
     ) -> None:
         intervals_ok = all(i is None or i >= 1 for i in (g_interval, d_interval))
         if not intervals_ok or shrink < 1:
@@ -354,10 +365,11 @@ class StyleGAN2Recipe(Recipe):
                 "recipe.args: G_reg_interval and D_reg_interval must be >= 1 (or null: not lazy) "
                 f"and pl_batch_shrink >= 1; got {g_interval}, {d_interval} and {shrink}"
             )
-        if config.lr <= 0 or min(config.r1_gamma, config.pl_weight) < 0:
+        if min(config.lr, *lrs.values()) <= 0 or min(config.r1_gamma, config.pl_weight) < 0:
             raise ConfigError(
-                f"recipe.args: lr must be > 0 and r1_gamma, pl_weight >= 0; got lr={config.lr}, "
-                f"r1_gamma={config.r1_gamma}, pl_weight={config.pl_weight}"
+                f"recipe.args: lr, glr and dlr must be > 0 and r1_gamma, pl_weight >= 0; got "
+                f"lr={config.lr}, glr={lrs['G']}, dlr={lrs['D']}, r1_gamma={config.r1_gamma}, "
+                f"pl_weight={config.pl_weight}"
             )
         if not 0 <= config.style_mixing_prob <= 1:
             raise ConfigError(
@@ -401,8 +413,8 @@ class StyleGAN2Recipe(Recipe):
                 "aug noaug or diffaug"
             )
 
-    def _adam(self, params: Any, interval: int | None) -> torch.optim.Adam:
-        lr, betas = lazy_adam_settings(self.config.lr, self.betas, interval)
+    def _adam(self, params: Any, lr: float, interval: int | None) -> torch.optim.Adam:
+        lr, betas = lazy_adam_settings(lr, self.betas, interval)
         return fused_adam(params, lr=lr, betas=betas, eps=self.eps)
 
     @classmethod
@@ -637,14 +649,14 @@ class StyleGAN2Recipe(Recipe):
 
     def describe(self) -> str:
         s = self.config
-        g_lr, g_betas = lazy_adam_settings(s.lr, self.betas, self.G_reg_interval)
-        d_lr, d_betas = lazy_adam_settings(s.lr, self.betas, self.D_reg_interval)
+        g_lr, g_betas = lazy_adam_settings(self.lrs["G"], self.betas, self.G_reg_interval)
+        d_lr, d_betas = lazy_adam_settings(self.lrs["D"], self.betas, self.D_reg_interval)
         return (
             f"stylegan2 ({s.name} configuration): non-saturating loss; R1 gamma {s.r1_gamma:g} "
             f"every {self._every(self.D_reg_interval)}; path length weight {s.pl_weight:g} "
             f"(decay {self.pl_decay:g}, batch / {self.pl_batch_shrink}) every "
             f"{self._every(self.G_reg_interval)}; style mixing {s.style_mixing_prob:g}; Adam "
-            f"lr {s.lr:g} betas {self.betas} eps {self.eps:g}, lazy-corrected to G lr "
+            f"lr G {self.lrs['G']:g} D {self.lrs['D']:g} betas {self.betas} eps {self.eps:g}, lazy-corrected to G lr "
             f"{g_lr:.6g} betas ({g_betas[0]:.6g}, {g_betas[1]:.6g}), D lr {d_lr:.6g} betas "
             f"({d_betas[0]:.6g}, {d_betas[1]:.6g}); {self._describe_augmentation()}"
         )
