@@ -88,10 +88,10 @@ def test_a_short_runs_g_ema_follows_g_with_the_ramp_up(tmp_path) -> None:
             "stable_kimg": 0.04}}, "model": {"name": "progan", "arch": arch},
             "data": {"name": "digits", "resolution": 8}, "train": train})  # fmt: skip
         trainer = build_trainer(config, RunLogger(tmp_path, enabled=False))
-        start = copy.deepcopy(trainer.G_ema.state_dict())
+        start = copy.deepcopy(trainer.all_nets["G_ema"].state_dict())
         while trainer.cur_nimg < 160:
             trainer.step()
-        G, ema = trainer.nets["G"].state_dict(), trainer.G_ema.state_dict()
+        G, ema = trainer.nets["G"].state_dict(), trainer.all_nets["G_ema"].state_dict()
         to_g = sum((ema[k] - G[k]).norm() ** 2 for k in G) ** 0.5
         to_start = sum((ema[k] - start[k]).norm() ** 2 for k in G) ** 0.5
         return float(to_g), float(to_start)

@@ -62,9 +62,15 @@ def _params(module: nn.Module) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("amp", ["none", "bf16"])
 def test_a_few_steps_change_G_D_and_G_ema_with_finite_losses(tmp_path: Path, amp: str) -> None:
     trainer = _trainer(tmp_path, total_kimg=0.048, amp=amp)
-    before = {name: _params(net) for name, net in [*trainer.nets.items(), ("G_ema", trainer.G_ema)]}
+    before = {
+        name: _params(net)
+        for name, net in [*trainer.nets.items(), ("G_ema", trainer.all_nets["G_ema"])]
+    }
     trainer.run()
-    after = {name: _params(net) for name, net in [*trainer.nets.items(), ("G_ema", trainer.G_ema)]}
+    after = {
+        name: _params(net)
+        for name, net in [*trainer.nets.items(), ("G_ema", trainer.all_nets["G_ema"])]
+    }
     for name in before:
         changed = [k for k in before[name] if not torch.equal(before[name][k], after[name][k])]
         assert changed, f"{name} did not change"
@@ -355,8 +361,10 @@ def test_resume_in_process_equals_uninterrupted_run(tmp_path: Path) -> None:
     for name in ("G", "D"):
         for key, value in full.nets[name].state_dict().items():
             torch.testing.assert_close(second.nets[name].state_dict()[key], value, rtol=0, atol=0)
-    for key, value in full.G_ema.state_dict().items():
-        torch.testing.assert_close(second.G_ema.state_dict()[key], value, rtol=0, atol=0)
+    for key, value in full.all_nets["G_ema"].state_dict().items():
+        torch.testing.assert_close(
+            second.all_nets["G_ema"].state_dict()[key], value, rtol=0, atol=0
+        )
     assert (
         copy.deepcopy(second.optimizers["D"].state_dict())["state"].keys()
         == full.optimizers["D"].state_dict()["state"].keys()
@@ -457,18 +465,18 @@ def test_g_ema_samples_and_is_saved_with_precise_batchnorm_statistics(tmp_path: 
     assert count == chunk  # one chunk: eval mode reproduces train mode on it
     z = torch.randn(count, 2, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        expected = copy.deepcopy(sampled.G_ema).train()(z)
-        torch.testing.assert_close(sampled.G_ema(z), expected, rtol=1e-3, atol=1e-3)
+        expected = copy.deepcopy(sampled.all_nets["G_ema"]).train()(z)
+        torch.testing.assert_close(sampled.all_nets["G_ema"](z), expected, rtol=1e-3, atol=1e-3)
     saved = load_latest(tmp_path / "sampled")[1]["nets"]
     stats = "net.1.running_mean"
-    assert torch.equal(saved["G_ema"][stats], sampled.G_ema.state_dict()[stats])
+    assert torch.equal(saved["G_ema"][stats], sampled.all_nets["G_ema"].state_dict()[stats])
     assert not torch.allclose(saved["G_ema"][stats], saved["G"][stats], atol=1e-4)
 
     for _ in range(3):
         plain.step()
         sampled.step()
-    for name, net in [*plain.nets.items(), ("G_ema", plain.G_ema)]:
-        other = sampled.G_ema if name == "G_ema" else sampled.nets[name]
+    for name, net in [*plain.nets.items(), ("G_ema", plain.all_nets["G_ema"])]:
+        other = sampled.all_nets["G_ema"] if name == "G_ema" else sampled.nets[name]
         for key, value in net.state_dict().items():
             assert torch.equal(other.state_dict()[key], value), f"{name}.{key}"
 

@@ -20,6 +20,14 @@ def not_finite_values(record: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def clean_gradients(params: list[nn.Parameter]) -> None:
+    """Replace NaN gradients by 0 and infinities by +-1e5 in place, as the official StyleGAN2-ADA
+    loop does before each optimizer step."""
+    for p in params:
+        if p.grad is not None:
+            torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+
+
 def not_finite_state(
     nets: Mapping[str, nn.Module], losses: Mapping[str, list[torch.Tensor]]
 ) -> list[str]:

@@ -79,11 +79,6 @@ class Trainer:
         """The trained nets and their averages, by name (what previews and snapshots see)."""
         return {**dict(self.nets.items()), **self.averages.nets}
 
-    @property
-    def G_ema(self) -> nn.Module | None:
-        """The averaged generator, where the recipe keeps one."""
-        return self.averages.nets.get("G_ema")
-
     def note(self, message: str) -> None:
         """A line for the run log (the signal handlers' messages)."""
         self.log.info(message)
@@ -204,9 +199,7 @@ class Trainer:
         params = self.phase_params[phase.optimizer]
         all_reduce_gradients(params, self.dist)
         if phase.clean_grads:
-            for p in params:
-                if p.grad is not None:
-                    torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+            health.clean_gradients(params)
         if scaler:
             scaler.step(optimizer)
             scaler.update()
