@@ -197,3 +197,40 @@ def test_a_conditional_run_needs_a_class(tmp_path: Path, capsys: pytest.CaptureF
     mixed = ws[0].clone()
     mixed[[0, 1]] = ws[1, [0, 1]]
     np.testing.assert_array_equal(np.load(tmp_path / "m.npy")[1, 1], image_of(G, mixed))
+
+
+def test_each_seed_can_have_its_own_class(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--row-classes / --col-classes: row seed i maps with its class, column seed j with its,
+    and a cell mixes them (coarse layers of a "7" into a "3")."""
+    run, G = hand_made_run(tmp_path / "cond", "stylegan2", c_dim=3, **SMALL_STYLEGAN2)
+    out = str(tmp_path / "m.npy")
+    args = [str(run), "--rows", "1,5", "--cols", "2", "--styles", "0,1", "--out", out]
+    assert mix(*args, "--row-classes", "0,2", "--col-classes", "1") == 0
+    with torch.no_grad():
+        z = torch.cat([official_z(1, 4), official_z(5, 4), official_z(2, 4)])
+        ws = G.mapping(z, torch.tensor([0, 2, 1]))
+    figure = np.load(out)
+    np.testing.assert_array_equal(figure[2, 0], image_of(G, ws[1]))  # seed 5 as class 2
+    np.testing.assert_array_equal(figure[0, 1], image_of(G, ws[2]))  # seed 2 as class 1
+    mixed = ws[1].clone()
+    mixed[[0, 1]] = ws[2, [0, 1]]
+    np.testing.assert_array_equal(figure[2, 1], image_of(G, mixed))
+    # The same seed as another class is another image: the class reached the mapping.
+    assert mix(*args, "--row-classes", "1", "--col-classes", "1") == 0
+    assert not np.array_equal(np.load(out)[2, 0], figure[2, 0])
+    for bad, message in [
+        (["--row-classes", "0,1,2"], "give one class for all 2 seeds or one per seed"),
+        (["--row-classes", "0", "--col-classes", "3"], "--col-classes: class 3 is outside"),
+        (["--row-classes", "a"], "give class indices as a list"),
+        (["--row-classes", "0"], "conditional on 3 classes: choose the class"),  # cols have none
+    ]:
+        assert mix(*args, *bad) == 2
+        assert message in one_line_error(capsys)
+
+
+def test_an_unconditional_run_refuses_classes(
+    sg2_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = [str(sg2_run), "--rows", "1", "--cols", "2", "--out", str(tmp_path / "m.npy")]
+    assert mix(*args, "--col-classes", "1") == 2
+    assert "--col-classes: this run's generator is unconditional" in one_line_error(capsys)

@@ -591,6 +591,8 @@ picture (cell [0, 0] black).
 
   gankit style-mix runs/sg2-faces --rows 85,100,75 --cols 55,821,1789 --styles 0-6 --out mix.png
   gankit style-mix runs/sg2-faces --rows 0-4 --cols 10-13 --styles fine --trunc 0.7 --out mix/
+  gankit style-mix runs/sg2-mnist --rows 1-3 --cols 4-6 --row-classes 3 --col-classes 7,1,5
+      --styles coarse --out mix.png      (a conditional run: a class for each seed)
 """
 
 
@@ -614,8 +616,15 @@ def _add_style_mix(sub: argparse._SubParsersAction) -> None:
         dest="class_index",
         type=int,
         metavar="K",
-        help="conditional runs: the class of every image (required there)",
+        help="conditional runs: the class of every image (or give --row-classes/--col-classes)",
     )
+    for side in ("row", "col"):
+        p.add_argument(
+            f"--{side}-classes",
+            metavar="LIST",
+            help=f"conditional runs: the class of each {side} seed (a list, e.g. 3,7,1, one per "
+            "seed, or one class for all); overrides --class on that side",
+        )
     p.add_argument("--out", default="mix.png", help="mix.png, DIR/ or mix.npy (default mix.png)")
     p.add_argument("--batch", type=int, default=64, help="images per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -624,7 +633,7 @@ def _add_style_mix(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_style_mix(args: argparse.Namespace) -> int:
-    from gankit.stylemix import parse_seeds, style_mix, write_style_mix
+    from gankit.stylemix import parse_classes, parse_seeds, style_mix, write_style_mix
 
     if args.batch < 1:
         raise GankitError(f"--batch must be at least 1; got {args.batch}")
@@ -637,6 +646,8 @@ def _cmd_style_mix(args: argparse.Namespace) -> int:
         truncation_cutoff=args.truncation_cutoff,
         noise_mode=args.noise_mode,
         class_index=args.class_index,
+        row_classes=parse_classes(args.row_classes, "--row-classes"),
+        col_classes=parse_classes(args.col_classes, "--col-classes"),
         batch=args.batch,
         device=args.device,
     )

@@ -18,8 +18,9 @@ Deviations from the official script:
 - Truncation goes through the mapping network's own `truncation_psi`/`truncation_cutoff` (the
   official script applies psi to every w by hand: the same as no cutoff), so `--trunc-cutoff`
   works here as in `generate`.
-- Conditional runs are supported through one class for every seed (the official script passes no
-  label); `--out DIR/` names files as the official script does (`ROW-COL.png`, a seed's own image
+- Conditional runs are supported (the official script passes no label): `class_index` gives
+  every seed one class, `row_classes` / `col_classes` each row or column seed its own, so that
+  mixing the coarse layers of a "7" into a "3" can be drawn; `--out DIR/` names files as the official script does (`ROW-COL.png`, a seed's own image
   `SEED-SEED.png`) beside `grid.png`.
 - Without `--styles` the official default 0-6 is used, cut to the model's num_ws when it has
   fewer (8 and 16 px); an index given explicitly past num_ws is an error.
@@ -145,6 +146,16 @@ def parse_seeds(text: str, flag: str) -> list[int]:
     return seeds
 
 
+def parse_classes(text: str | None, flag: str) -> list[int] | None:
+    """`--row-classes`/`--col-classes` text -> class indices (None when not given)."""
+    if text is None:
+        return None
+    items = [part.strip() for part in text.split(",")]
+    if not all(item.isdigit() for item in items):
+        raise GankitError(f"{flag} {text!r}: give class indices as a list, e.g. 3,7,1")
+    return [int(item) for item in items]
+
+
 @torch.no_grad()
 def style_mix(
     target: str | Path,
@@ -156,6 +167,8 @@ def style_mix(
     truncation_cutoff: int | None = None,
     noise_mode: str | None = None,
     class_index: int | None = None,
+    row_classes: list[int] | None = None,
+    col_classes: list[int] | None = None,
     batch: int = 64,
     device: str = "auto",
 ) -> StyleMix:
@@ -163,7 +176,9 @@ def style_mix(
 
     `styles` is `--styles` text (None: the official 0-6, cut to num_ws); truncation (psi 1 by
     default) and noise ("const" by default) as `generate.style_kwargs`. A conditional run needs
-    `class_index`, used for every seed. "random" noise is seeded with the first row seed.
+    classes: `class_index` for every seed, or `row_classes` / `col_classes` (one class for all of
+    that side's seeds, or one per seed; they take precedence). "random" noise is seeded with the
+    first row seed.
     """
     G, _, spec = load_generator(target, device)
     family = spec["name"]
@@ -183,16 +198,12 @@ def style_mix(
         for seed in seeds:
             check_seed(seed, f"{flag}: seed {seed}")
     c_dim = int(spec.get("c_dim") or 0)
-    if c_dim and class_index is None:
-        raise GankitError(
-            f"this run's generator is conditional on {c_dim} classes: choose the class of every "
-            f"image with --class K (0 <= K < {c_dim})"
-        )
-    seeds = list(dict.fromkeys(rows + cols))
-    labels = class_labels(c_dim, len(seeds), class_index)
+    row_labels = seed_labels(c_dim, rows, row_classes, class_index, "--row-classes")
+    col_labels = seed_labels(c_dim, cols, col_classes, class_index, "--col-classes")
     with seeded_noise(kwargs, rows[0], next(G.parameters()).device):
-        ws = _map(G, seeds, labels, kwargs, batch)
-        cells = cell_ws([ws[s] for s in rows], [ws[s] for s in cols], layers)
+        row_ws = _map(G, rows, row_labels, kwargs, batch)
+        col_ws = _map(G, cols, col_labels, kwargs, batch)
+        cells = cell_ws(list(row_ws), list(col_ws), layers)
         images = _synthesize(G, cells.flatten(0, 1)[1:], kwargs["noise_mode"], batch)
     out = torch.zeros(cells.shape[0] * cells.shape[1], *images.shape[1:], dtype=torch.uint8)
     out[1:] = images
@@ -213,14 +224,41 @@ def cell_ws(
     return cells
 
 
+def seed_labels(
+    c_dim: int, seeds: list[int], classes: list[int] | None, class_index: int | None, flag: str
+) -> torch.Tensor | None:
+    """The labels of one side's seeds: `classes` (one for all, or one per seed), else
+    `class_index` for every seed; None for an unconditional run (which takes no classes)."""
+    if classes is None:
+        if c_dim and class_index is None:
+            raise GankitError(
+                f"this run's generator is conditional on {c_dim} classes: choose the class of "
+                f"every image with --class K (0 <= K < {c_dim}), or each seed's with "
+                "--row-classes and --col-classes"
+            )
+        return class_labels(c_dim, len(seeds), class_index)
+    if len(classes) not in (1, len(seeds)):
+        raise GankitError(
+            f"{flag}: give one class for all {len(seeds)} seeds or one per seed; got "
+            f"{len(classes)} classes"
+        )
+    if not c_dim:
+        raise GankitError(f"{flag}: this run's generator is unconditional; leave out {flag}")
+    if outside := [k for k in classes if k >= c_dim]:
+        raise GankitError(
+            f"{flag}: class {outside[0]} is outside this run's classes: use 0 to {c_dim - 1}"
+        )
+    return torch.tensor(classes * (len(seeds) // len(classes)), dtype=torch.int64)
+
+
 def _map(
     G: nn.Module,
     seeds: list[int],
     labels: torch.Tensor | None,
     kwargs: dict[str, object],
     batch: int,
-) -> dict[int, torch.Tensor]:
-    """Each seed's (truncated) ws `[num_ws, w_dim]`, on the CPU."""
+) -> torch.Tensor:
+    """The seeds' (truncated) ws `[len(seeds), num_ws, w_dim]`, on the CPU."""
     device = next(G.parameters()).device
     z = seed_latents(G.z_dim, seeds)
     ws = []
@@ -234,7 +272,7 @@ def _map(
                 truncation_cutoff=kwargs["truncation_cutoff"],
             ).cpu()
         )
-    return dict(zip(seeds, torch.cat(ws), strict=True))
+    return torch.cat(ws)
 
 
 def _synthesize(G: nn.Module, ws: torch.Tensor, noise_mode: str, batch: int) -> torch.Tensor:
