@@ -233,7 +233,7 @@ def test_threads_sets_torchs_cpu_threads_for_the_run_and_its_resume(
 
 
 def test_the_busy_cpu_warning_counts_threads_against_idle_cores() -> None:
-    from gankit.train.run import busy_cpu_warning
+    from gankit.train.threads import busy_cpu_warning
 
     assert busy_cpu_warning(2, 0.3, 2) is None  # an idle machine
     assert busy_cpu_warning(2, 1.0, 2) is not None  # one core busy: one of two threads waits
@@ -249,7 +249,7 @@ def test_busy_cores_counts_a_process_that_spins_on_one_core() -> None:
     import subprocess
     import sys
 
-    from gankit.train.run import busy_cores
+    from gankit.train.threads import busy_cores
 
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -267,17 +267,17 @@ def test_busy_cores_from_the_cpu_ticks_between_two_readings(
 ) -> None:
     import os
 
-    from gankit.train import run
+    from gankit.train import threads
 
     stat = tmp_path / "stat"  # /proc/stat's first line: user nice system idle iowait irq ...
     stat.write_text(
         "cpu  122032 1183916 36480 522762 833 0 167 1282 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
     )
-    assert run._cpu_times(str(stat)) == (1867472, 523595)
+    assert threads._cpu_times(str(stat)) == (1867472, 523595)
     readings = iter([(10_000, 6_000), (10_400, 6_100)])  # 400 ticks, 100 of them idle
-    monkeypatch.setattr(run, "_cpu_times", lambda: next(readings))
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(readings))
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    assert run.busy_cores(0.0) == pytest.approx(3.0)  # 3/4 of the time busy, on 4 cores
+    assert threads.busy_cores(0.0) == pytest.approx(3.0)  # 3/4 of the time busy, on 4 cores
 
 
 def test_unknown_recipe_suggests_a_name(capsys: pytest.CaptureFixture) -> None:
@@ -341,7 +341,7 @@ def test_resume_with_a_longer_kimg_rederives_the_default_intervals(
 
 
 def test_rederive_intervals_keeps_what_was_given_and_what_is_not_a_default() -> None:
-    from gankit.train.run import rederive_intervals
+    from gankit.train.resume import rederive_intervals
 
     saved = {
         "train": {
@@ -370,7 +370,7 @@ def test_rederive_intervals_keeps_what_was_given_and_what_is_not_a_default() -> 
 def test_intervals_saved_by_earlier_releases_are_rederived_too() -> None:
     """Before the intervals followed the batch, samples came every 1/25 and snapshots every
     1/10 of the run: a run saved then and resumed longer re-derives those as defaults."""
-    from gankit.train.run import rederive_intervals
+    from gankit.train.resume import rederive_intervals
 
     saved = {"train": {"kimg": 40.0, "batch_size": 16, "sample_kimg": 1.0, "snapshot_kimg": 2.0,
                        "metrics_kimg": 2.0}}  # fmt: skip

@@ -371,7 +371,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import ConfigError, apply_override, config_from_dict, merge
-    from gankit.train.run import load_run_config, merge_overrides
+    from gankit.train.resume import load_run_config, merge_overrides
 
     overrides = _flag_overrides(args)
     for assignment in args.overrides:

@@ -132,7 +132,7 @@ def test_config_yaml_is_written_atomically(tmp_path: Path, monkeypatch: pytest.M
 
 def test_runs_saved_before_the_ema_ramp_up_resume_without_it(tmp_path: Path) -> None:
     from gankit.config import Config, config_to_dict
-    from gankit.train.run import load_run_config
+    from gankit.train.resume import load_run_config
 
     saved = config_to_dict(Config())
     saved["train"].update(kimg=20.0, batch_size=16)
