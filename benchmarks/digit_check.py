@@ -22,6 +22,14 @@ conditional run the fraction whose top class is the asked one (and that with con
     python benchmarks/digit_check.py score runs/demo            # 500 samples, seed 0
     python benchmarks/digit_check.py score samples.npy          # uint8 [N, C, H, W] (+ labels)
     python benchmarks/digit_check.py export-folder /tmp/digits32 --data-root ../shared/data
+    python benchmarks/digit_check.py style-mix runs/stylegan2-mnist32   # a conditional StyleGAN2
+
+`style-mix` checks the StyleGAN paper's reading of a style-mixing figure on a class-conditional
+StyleGAN2 run (issue 26): 20 row seeds of classes 0-9 (twice) and 10 column seeds of classes
+5-9, 0-4; the cells that mix two different classes (180 of 200) are read. Taking the `coarse` layers (4-8 px) from the
+column should draw the column's digit; taking the `fine` ones (above 8 px at 32 px) should keep
+the row's. Reported per group: the fraction of mixed cells read as the column's class, as the
+row's class, and confidently.
 """
 
 from __future__ import annotations
@@ -287,9 +295,39 @@ def export_folder(root: Path, out: Path, num: int, resolution: int, seed: int) -
     print(f"wrote {num} {resolution}x{resolution} PNGs to {out}")
 
 
+def style_mix_check(net: nn.Module, run: str, threshold: float) -> dict[str, dict]:
+    """For `coarse` and `fine`: the mixed cells' readings against the row's and column's class."""
+    from gankit.stylemix import style_mix
+
+    rows, cols = list(range(20)), list(range(100, 110))
+    row_classes = [k % 10 for k in range(20)]
+    col_classes = [(k + 5) % 10 for k in range(10)]
+    results = {}
+    for group in ("coarse", "fine"):
+        mix = style_mix(
+            run, rows, cols, group, row_classes=row_classes, col_classes=col_classes, device="cpu"
+        )
+        cells = mix.images[1:, 1:].flatten(0, 1)  # row-major: (row i, column j)
+        row_of = torch.tensor(row_classes).repeat_interleave(len(cols))
+        col_of = torch.tensor(col_classes).repeat(len(rows))
+        two = row_of != col_of
+        cells, row_of, col_of = cells[two], row_of[two], col_of[two]
+        top, cls = probabilities(net, normalise(to_grey(cells))).max(1)
+        results[group] = {
+            "cells": len(cls),
+            "layers": mix.styles,
+            "read_as_column": round((cls == col_of).float().mean().item(), 4),
+            "read_as_row": round((cls == row_of).float().mean().item(), 4),
+            "confident": round((top >= threshold).float().mean().item(), 4),
+        }
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["train", "reference", "score", "export-folder"])
+    parser.add_argument(
+        "command", choices=["train", "reference", "score", "export-folder", "style-mix"]
+    )
     parser.add_argument("targets", nargs="*", help="score: runs, checkpoints or .npy files; "
                         "export-folder: the output folder")  # fmt: skip
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -311,6 +349,8 @@ def main(argv: list[str] | None = None) -> None:
     net = load_net(args.cache)
     if args.command == "reference":
         results = reference(net, args.data_root, args.threshold)
+    elif args.command == "style-mix":
+        results = {t: style_mix_check(net, t, args.threshold) for t in args.targets}
     else:
         results = {}
         for target in args.targets:

@@ -653,12 +653,19 @@ class StyleGAN2Recipe(Recipe):
         d_lr, d_betas = lazy_adam_settings(self.lrs["D"], self.betas, self.D_reg_interval)
         return (
             f"stylegan2 ({s.name} configuration): non-saturating loss; R1 gamma {s.r1_gamma:g} "
-            f"every {self._every(self.D_reg_interval)}; path length weight {s.pl_weight:g} "
-            f"(decay {self.pl_decay:g}, batch / {self.pl_batch_shrink}) every "
-            f"{self._every(self.G_reg_interval)}; style mixing {s.style_mixing_prob:g}; Adam "
-            f"lr G {self.lrs['G']:g} D {self.lrs['D']:g} betas {self.betas} eps {self.eps:g}, lazy-corrected to G lr "
+            f"every {self._every(self.D_reg_interval)}; {self._describe_path_length()}; "
+            f"style mixing {s.style_mixing_prob:g}; Adam lr G {self.lrs['G']:g} D "
+            f"{self.lrs['D']:g} betas {self.betas} eps {self.eps:g}, lazy-corrected to G lr "
             f"{g_lr:.6g} betas ({g_betas[0]:.6g}, {g_betas[1]:.6g}), D lr {d_lr:.6g} betas "
             f"({d_betas[0]:.6g}, {d_betas[1]:.6g}); {self._describe_augmentation()}"
+        )
+
+    def _describe_path_length(self) -> str:
+        if self.config.pl_weight == 0:
+            return "no path-length regularisation"
+        return (
+            f"path length weight {self.config.pl_weight:g} (decay {self.pl_decay:g}, batch / "
+            f"{self.pl_batch_shrink}) every {self._every(self.G_reg_interval)}"
         )
 
     def _describe_augmentation(self) -> str:
