@@ -410,7 +410,7 @@ def test_build_trainer_steps_exactly_as_gankit_train_runs(tmp_path: Path) -> Non
 def test_default_intervals_are_round_fractions_of_the_run_at_least_a_batch_up_to_a_cap(
     kimg: float, batch: int, tick: float, sample: float, snapshot: float
 ) -> None:
-    from gankit.train.run import default_interval
+    from gankit.train.resolve import default_interval
 
     assert default_interval(kimg, "tick", batch) == tick
     assert default_interval(kimg, "sample", batch) == sample
