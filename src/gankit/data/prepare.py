@@ -159,8 +159,9 @@ def glob_escape(text: str) -> str:
 def parallel_map(
     fn: Callable[[In], Out], items: Iterable[In], total: int, desc: str, chunksize: int = 64
 ) -> Iterator[Out]:
-    """`map(fn, items)` in order with a progress bar; a process pool for large jobs."""
-    workers = min(os.cpu_count() or 1, 16)
+    """`map(fn, items)` in order with a progress bar; a process pool for large jobs, except in a
+    daemonic process (a worker of someone else's pool), which may not start children."""
+    workers = 1 if multiprocessing.current_process().daemon else min(os.cpu_count() or 1, 16)
     bar = tqdm(  # disable=None: shown only on a terminal, not in a log file
         total=total, desc=desc, unit="img", mininterval=0.5, dynamic_ncols=True, disable=None
     )
