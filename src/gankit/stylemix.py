@@ -20,7 +20,8 @@ Deviations from the official script:
   works here as in `generate`.
 - Conditional runs are supported (the official script passes no label): `class_index` gives
   every seed one class, `row_classes` / `col_classes` each row or column seed its own, so that
-  mixing the coarse layers of a "7" into a "3" can be drawn; `--out DIR/` names files as the official script does (`ROW-COL.png`, a seed's own image
+  mixing the coarse layers of a "7" into a "3" can be drawn; `--out DIR/` names files as the
+  official script does (`ROW-COL.png`, a seed's own image
   `SEED-SEED.png`) beside `grid.png`.
 - Without `--styles` the official default 0-6 is used, cut to the model's num_ws when it has
   fewer (8 and 16 px); an index given explicitly past num_ws is an error.
