@@ -458,9 +458,14 @@ def test_augmentation_flags_are_refused_on_a_recipe_without_them(
     assert main([*tiny_run_args(out), *flag]) == 2
     err = capsys.readouterr().err
     name = flag[0].removeprefix("--")
+    owner = (
+        "--cond is an option of stylegan2 and stylegan"
+        if name == "cond"
+        else ("it is a stylegan2 option")
+    )
     assert err == (
-        f"gankit train: error: {flag[0]} sets recipe.args.{name}, which recipe progan does not have: it is a stylegan2 option; drop {flag[0]} or train "
-        "stylegan2\n"
+        f"gankit train: error: {flag[0]} sets recipe.args.{name}, which recipe progan does not "
+        f"have: {owner}; drop {flag[0]} or train a recipe that has it\n"
     )
     assert not out.exists()
     # On --resume the recipe is the run's.

@@ -274,7 +274,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _add_augmentation_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
-        "stylegan2: labels and the augmentation of what D sees (StyleGAN2-ADA's train.py names)",
+        "stylegan2 and stylegan: labels, and (stylegan2) the augmentation of what D sees "
+        "(StyleGAN2-ADA's train.py names)",
         "Each flag sets the recipe argument of its name (recipe.args.cond, .aug, .p, .target, "
         ".augpipe); a recipe without it refuses the flag.",
     )
@@ -393,6 +394,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return _run_and_report(config, resume=False, dry_run=args.dry_run)
 
 
+_FLAG_OWNERS = {"cond": "--cond is an option of stylegan2 and stylegan"}
+
+
 def _check_recipe_flags(args: argparse.Namespace, recipe: str) -> None:
     """Refuse a flag that sets a recipe argument `recipe` does not take, naming both (rather
     than the unknown recipe.args key the flag became)."""
@@ -405,8 +409,8 @@ def _check_recipe_flags(args: argparse.Namespace, recipe: str) -> None:
         if getattr(args, flag) is not None and arg not in known:
             raise ConfigError(
                 f"--{flag} sets recipe.args.{arg}, which recipe "
-                f"{recipe} does not have: it is a stylegan2 option; drop --{flag} or train "
-                "stylegan2"
+                f"{recipe} does not have: {_FLAG_OWNERS.get(flag, 'it is a stylegan2 option')}; "
+                f"drop --{flag} or train a recipe that has it"
             )
 
 

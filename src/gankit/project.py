@@ -292,6 +292,12 @@ def _render(G: nn.Module, w: Tensor, num_ws: int) -> Tensor:
     return G.synthesis(w.detach().expand(-1, num_ws, -1), noise_mode="const").cpu()
 
 
+def rendered_resolution(G: nn.Module) -> int:
+    """The size G's synthesis renders: a growing StyleGAN's stage, else its full resolution."""
+    stage = getattr(G.synthesis, "stage", None)
+    return stage()[0] if callable(stage) else G.img_resolution
+
+
 def read_target(path: str | os.PathLike, resolution: int, channels: int) -> Tensor:
     """A target image as the network sees it: uint8 `[channels, resolution, resolution]`
     (EXIF-oriented, converted, centre-cropped, Lanczos-resized)."""
@@ -363,7 +369,8 @@ def project_images(
             f"targets are with --class K (0 <= K < {c_dim})"
         )
     c = class_labels(c_dim, 1, class_index)
-    uint8 = torch.stack([read_target(p, G.img_resolution, G.img_channels) for p in targets])
+    size = rendered_resolution(G)
+    uint8 = torch.stack([read_target(p, size, G.img_channels) for p in targets])
     device_ = next(G.parameters()).device
     dist = make_distance(distance, vgg_weights, lpips_heads, device_)
     every = max(1, num_steps // 50) if frame_every is None else frame_every

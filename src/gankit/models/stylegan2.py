@@ -157,16 +157,7 @@ class MappingNetwork(nn.Module):
         truncation_cutoff: int | None = None,
         update_emas: bool = False,
     ) -> torch.Tensor:
-        batch = z.shape[0] if z is not None else (c.shape[0] if c is not None else 0)
-        parts = []
-        if self.z_dim > 0:
-            if z is None or z.shape != (batch, self.z_dim):
-                raise ValueError(f"mapping takes z [N, {self.z_dim}]; got {_shape(z)}")
-            parts.append(normalize_2nd_moment(z.float()))
-        y = labels_as_vectors(c, self.c_dim, batch)
-        if self.embed is not None and y is not None:
-            parts.append(normalize_2nd_moment(self.embed(y)))
-        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        x = self.embed_inputs(z, c)
         for layer in self.layers:
             x = layer(x)
 
@@ -179,6 +170,23 @@ class MappingNetwork(nn.Module):
         if truncation_psi != 1:
             x = self._truncate(x, truncation_psi, truncation_cutoff)
         return x
+
+    def embed_inputs(self, z: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
+        """The first layer's input: z and the embedded label, each normalised, concatenated."""
+        batch = z.shape[0] if z is not None else (c.shape[0] if c is not None else 0)
+        parts = []
+        if self.z_dim > 0:
+            parts.append(normalize_2nd_moment(self.checked_z(z, batch).float()))
+        y = labels_as_vectors(c, self.c_dim, batch)
+        if self.embed is not None and y is not None:
+            parts.append(normalize_2nd_moment(self.embed(y)))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+    def checked_z(self, z: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """`z`, or a clear error when it is not `[N, z_dim]`."""
+        if z is None or z.shape != (batch, self.z_dim):
+            raise ValueError(f"mapping takes z [N, {self.z_dim}]; got {_shape(z)}")
+        return z
 
     def _truncate(self, x: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
         """Pull the first `cutoff` ws (all for None) towards w_avg: `w_avg + psi * (w - w_avg)`."""

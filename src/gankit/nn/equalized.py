@@ -15,8 +15,10 @@ and no gradient recorded, `F.conv2d` dispatches a batch of 16 or more to NNPACK 
 `use_nnpack` rule). A PyTorch that dispatched otherwise would cost speed, never correctness;
 tests/nn/test_fast_paths.py checks with the profiler that NNPACK runs the convolutions.
 
-By default the path is used only on CPUs whose best PyTorch kernels are AVX2: NNPACK has no
-AVX-512 kernels, and oneDNN's AVX-512 ones are faster there. NNPACK brings its own thread pool,
+By default the path is used only on CPUs whose best PyTorch kernels are AVX2 (NNPACK has no
+AVX-512 kernels, and oneDNN's AVX-512 ones are faster there), and only for convolutions of at
+least `AUTO_MIN_CHANNELS` (128) input and output channels: narrower ones (the small-width models
+of tests, CPU configurations and StyleGAN's MNIST run) are 1.4-2.4x faster on oneDNN. NNPACK brings its own thread pool,
 whose workers spin after each call and take a core from the OpenMP threads that run every other
 op (and OpenMP's spinning workers take one from NNPACK's); so NNPACK's pool is made
 single-threaded and, with several intra-op threads, the output channels are split over gankit's
@@ -37,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: Left to decide, the path takes only convolutions this wide (in and out channels).
+AUTO_MIN_CHANNELS = 128
 #: None: decide from the CPU (see the module docstring); True/False: forced on/off.
 _cpu_winograd: bool | None = None
 _nnpack_ready: bool | None = None  # None: not tried yet
@@ -93,9 +97,17 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, padding: int) -> bo
         and x.is_contiguous()
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
-        and cpu_winograd_enabled()
+        and _winograd_wanted(weight)
         and _nnpack_initialised()
     )
+
+
+def _winograd_wanted(weight: torch.Tensor) -> bool:
+    """As forced; else on AVX2 CPUs for convolutions of at least `AUTO_MIN_CHANNELS` channels in
+    and out (narrower ones run 1.4-2.4x slower on NNPACK: benchmarks/RESULTS.md)."""
+    if _cpu_winograd is not None:
+        return _cpu_winograd
+    return cpu_winograd_enabled() and min(weight.shape[0], weight.shape[1]) >= AUTO_MIN_CHANNELS
 
 
 def _nnpack_initialised() -> bool:
