@@ -240,9 +240,18 @@ def samples_of(target: str, num: int, seed: int) -> tuple[np.ndarray, np.ndarray
         return np.load(path), (np.load(labels) if labels.exists() else None)
     from gankit.generate import generate
 
-    samples = generate(target, num=num, seed=seed, device="cpu")
+    samples = generate(target, num=num, seed=seed, device="cpu", **untruncated(target))
     labels = None if samples.labels is None else samples.labels.numpy()
     return samples.values.numpy(), labels
+
+
+def untruncated(target: str) -> dict[str, float]:
+    """`truncation_psi=1` for a family whose pictures are truncated by default (StyleGAN v1):
+    the check scores what G draws, not the typical images truncation picks."""
+    from gankit.generate import PICTURE_TRUNCATION, load_generator
+
+    family = load_generator(target, "cpu")[2]["name"]
+    return {"truncation_psi": 1.0} if family in PICTURE_TRUNCATION else {}
 
 
 def digits32() -> tuple[np.ndarray, np.ndarray]:
@@ -305,8 +314,9 @@ def style_mix_check(net: nn.Module, run: str, threshold: float) -> dict[str, dic
     results = {}
     for group in ("coarse", "fine"):
         mix = style_mix(
-            run, rows, cols, group, row_classes=row_classes, col_classes=col_classes, device="cpu"
-        )
+            run, rows, cols, group, row_classes=row_classes, col_classes=col_classes,
+            device="cpu", **untruncated(run),
+        )  # fmt: skip
         cells = mix.images[1:, 1:].flatten(0, 1)  # row-major: (row i, column j)
         row_of = torch.tensor(row_classes).repeat_interleave(len(cols))
         col_of = torch.tensor(col_classes).repeat(len(rows))

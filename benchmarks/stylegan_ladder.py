@@ -103,7 +103,7 @@ def confident_digits(run_dir: Path, num: int) -> dict[str, float]:
     from gankit.generate import generate
     from gankit.metrics.classifier import predict_logits, pretrained_classifier
 
-    images = generate(run_dir, num=num, seed=1, device="cpu").values
+    images = generate(run_dir, num=num, seed=1, device="cpu", truncation_psi=1.0).values
     probs = torch.softmax(predict_logits(pretrained_classifier("mnist", progress=False), images), 1)
     top, cls = probs.max(dim=1)
     sure = top >= 0.9

@@ -21,8 +21,8 @@ gankit channel_base 16384, channel_max 512). `--widths small`: every width / 8 (
 rosinality's progression rebuilt from its own block classes (`StyledConvBlock`, `ConvBlock`,
 `EqualConv2d`) with those widths. Up to 32 px the two architectures are the same layer for
 layer; from 64 px rosinality's D block runs its second 3x3 conv at the output width (the
-official runs the first at the input width), so it does more work there. The table lists each
-side's parameter count (trained at this stage and all) as the check.
+official runs the first at the input width), so it does more work there. The table lists the
+parameters each side runs at the stage as the check (the layers of other stages left out).
 
 Timing: each round starts one process per side, order alternating between rounds; each warms up
 with `--warmup` iterations and times `--iters`; the table gives the median over rounds.
@@ -197,6 +197,24 @@ def _accumulate(ema: nn.Module, net: nn.Module, decay: float) -> None:
         ema_params[name].data.mul_(decay).add_(p.data, alpha=1 - decay)
 
 
+def _count(*modules: nn.Module) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+def used_parameters(impl: str, nets: dict[str, nn.Module], res: int) -> dict[str, int]:
+    """The parameters a stable stage at `res` runs (each side builds layers for other stages)."""
+    G, D = nets["G"], nets["D"]
+    level = res.bit_length() - 3  # 4 px: 0
+    if impl == "gankit":
+        syn = G.synthesis
+        g = _count(G.mapping, *syn.layers[: 2 * level + 2], syn.to_rgb[level]) + syn.const.numel()
+        return {"G": g, "D": _count(D.from_rgb[level], *D.blocks[: level + 1])}
+    gen = G.generator
+    g = _count(G.style, *gen.progression[: level + 1], gen.to_rgb[level])
+    first = len(D.progression) - level - 1
+    return {"G": g, "D": _count(D.from_rgb[first], *D.progression[first:], D.linear)}
+
+
 def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Build one side, warm up, time `iters` iterations."""
     import warnings
@@ -210,7 +228,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
             step, nets = gankit_step(spec, Path(tmp))
         else:
             step, nets = rosinality_step(spec)
-        params = {k: sum(p.numel() for p in net.parameters()) for k, net in nets.items()}
+        params = used_parameters(spec["impl"], nets, spec["resolution"])
         for i in range(spec["warmup"]):
             step(i)
         t0 = time.perf_counter()
@@ -243,7 +261,7 @@ def run_process(spec: dict[str, Any]) -> dict[str, Any]:
 def format_table(times: dict[str, list[dict]], batch: int) -> str:
     """Markdown: per side the median seconds per iteration, img/s and the ratio."""
     lines = [
-        "| impl | s/iter (median) | img/s | x rosinality | rounds | G / D params (M) |",
+        "| impl | s/iter (median) | img/s | x rosinality | rounds | G / D params at the stage (M) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     medians = {k: statistics.median(r["seconds"] for r in v) for k, v in times.items() if v}

@@ -63,12 +63,19 @@ def test_generate_renders_the_stage_and_truncation_pulls_towards_w_avg(
 ) -> None:
     out = tmp_path / "g.npy"
     base = ["generate", str(run), "--seed", "3", "--num", "3", "--device", "cpu"]
-    assert main([*base, "--out", str(out)]) == 0
+    assert main([*base, "--trunc", "1", "--out", str(out)]) == 0
     images = np.load(out)
     assert images.shape == (3, 1, 8, 8)
     G0 = load_generator(run, "cpu")[0]  # the weights as saved
-    ws = G0.mapping(seed_latents(G0.z_dim, [3, 4, 5]))
-    np.testing.assert_array_equal(images, image_of(G0, ws))
+    z = seed_latents(G0.z_dim, [3, 4, 5])
+    np.testing.assert_array_equal(images, image_of(G0, G0.mapping(z)))
+    # Without --trunc: the official G_style default for pictures, psi 0.7 on the first 8 ws
+    # (all 6 of this 16 px model).
+    assert main([*base, "--out", str(out)]) == 0
+    with torch.no_grad():
+        w_avg = G0.mapping.w_avg
+        official = w_avg + 0.7 * (G0.mapping(z) - w_avg)
+    np.testing.assert_array_equal(np.load(out), image_of(G0, official))
     assert main([*base, "--trunc", "0", "--out", str(out)]) == 0
     truncated = np.load(out)
     np.testing.assert_array_equal(truncated[0], truncated[2])
@@ -80,7 +87,18 @@ def test_generate_renders_the_stage_and_truncation_pulls_towards_w_avg(
 
 def test_style_mix_copies_the_columns_layers_into_each_row(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "mix.npy"
-    args = ["style-mix", str(run), "--rows", "1,2", "--cols", "7", "--styles", "0-1"]
+    args = [
+        "style-mix",
+        str(run),
+        "--rows",
+        "1,2",
+        "--cols",
+        "7",
+        "--styles",
+        "0-1",
+        "--trunc",
+        "1",
+    ]
     assert main([*args, "--out", str(out), "--device", "cpu"]) == 0
     figure = np.load(out)
     assert figure.shape == (3, 2, 1, 8, 8)
@@ -95,7 +113,8 @@ def test_style_mix_copies_the_columns_layers_into_each_row(run: Path, tmp_path: 
 
 def test_video_walks_through_the_seeds_images(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "walk.gif"
-    args = ["video", str(run), "--seeds", "1-2", "--frames-per-seed", "3", "--out", str(out)]
+    args = ["video", str(run), "--seeds", "1-2", "--frames-per-seed", "3", "--trunc", "1"]
+    args += ["--out", str(out)]
     assert main([*args, "--device", "cpu"]) == 0
     from PIL import Image
 

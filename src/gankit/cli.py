@@ -477,11 +477,12 @@ over the true mixture's modes and 3-sigma circles.
   gankit generate runs/cgan-mnist --class 7 --num 16 --out sevens.png
   gankit generate runs/gan-ring8 --num 2500 --out ring.png
 
-StyleGAN2 runs: sample i has the official generate.py latent of seed --seed + i
+StyleGAN2 and StyleGAN runs: sample i has the official generate.py latent of seed --seed + i
 (np.random.RandomState(seed).randn), so --seed 600 --num 6 gives the official --seeds=600-605;
 other families draw all latents from one generator seeded with --seed. --trunc PSI pulls every w
 towards w_avg (1: none; 0: every seed gives the same image), --trunc-cutoff N only the first N
-ws; --noise-mode const (default, as the official tools), random or none. These options are an
+ws (StyleGAN runs default to the official 0.7 on the first 8; --trunc 1 turns it off);
+--noise-mode const (default, as the official tools), random or none. These options are an
 error on a generator without a mapping network.
 
   gankit generate runs/sg2-faces --seed 600 --num 6 --trunc 0.7 --out faces/
@@ -526,19 +527,20 @@ def _add_style_options(p: argparse.ArgumentParser) -> None:
         dest="truncation_psi",
         type=float,
         metavar="PSI",
-        help="StyleGAN2: truncation psi, w -> w_avg + PSI (w - w_avg) (default 1: none)",
+        help="StyleGAN2 and StyleGAN: truncation psi, w -> w_avg + PSI (w - w_avg) (default: "
+        "StyleGAN2 1, none; StyleGAN 0.7 on the first 8 ws, the official default for pictures)",
     )
     p.add_argument(
         "--trunc-cutoff",
         dest="truncation_cutoff",
         type=int,
         metavar="N",
-        help="StyleGAN2: truncate only the first N ws (default: all)",
+        help="StyleGAN2 and StyleGAN: truncate only the first N ws (default: all; StyleGAN 8)",
     )
     p.add_argument(
         "--noise-mode",
         choices=("const", "random", "none"),
-        help="StyleGAN2: noise inputs (default const, as the official tools)",
+        help="StyleGAN2 and StyleGAN: noise inputs (default const, as the official tools)",
     )
 
 

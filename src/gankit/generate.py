@@ -40,6 +40,10 @@ from gankit.train import checkpoint as ckpt
 from gankit.viz import save_grid, to_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: The truncation a family's pictures get when none is asked for: StyleGAN (v1)'s official
+#: `G_style` default, psi 0.7 on the first 8 ws (StyleGAN2's official tools: none). Metrics
+#: never truncate.
+PICTURE_TRUNCATION: dict[str, tuple[float, int]] = {"stylegan": (0.7, 8)}
 #: StyleGAN2's noise modes: the stored per-layer noise, fresh noise per image, or none.
 NOISE_MODES = ("const", "random", "none")
 #: The seeds numpy's RandomState accepts.
@@ -178,8 +182,9 @@ def style_kwargs(
 ) -> dict[str, Any]:
     """G's keyword arguments for truncation and noise; None means the option was not given.
 
-    A StyleGAN-family G gets `truncation_psi` (default 1: none), `truncation_cutoff` (the number
-    of leading ws truncated, 0 .. num_ws; default all) and `noise_mode` (default "const"). For a G
+    A StyleGAN-family G gets `truncation_psi` (default 1: none; `PICTURE_TRUNCATION` for
+    StyleGAN v1: 0.7 on the first 8 ws), `truncation_cutoff` (the number of leading ws
+    truncated, 0 .. num_ws; default all) and `noise_mode` (default "const"). For a G
     without a mapping network every given option is an error naming the option and `family`.
     """
     given = {"--trunc": truncation_psi, "--trunc-cutoff": truncation_cutoff}
@@ -196,8 +201,9 @@ def style_kwargs(
     noise_mode = "const" if noise_mode is None else noise_mode
     if noise_mode not in NOISE_MODES:
         raise GankitError(f"--noise-mode {noise_mode!r}: use one of {', '.join(NOISE_MODES)}")
+    default_psi, default_cutoff = PICTURE_TRUNCATION.get(family, (None, None))
     if truncation_cutoff is not None:
-        if truncation_psi is None:
+        if truncation_psi is None and default_psi is None:
             raise GankitError(
                 f"--trunc-cutoff {truncation_cutoff} sets how many ws --trunc PSI pulls towards "
                 "w_avg; give --trunc as well"
@@ -207,6 +213,10 @@ def style_kwargs(
                 f"--trunc-cutoff {truncation_cutoff} is outside 0 .. {G.num_ws}: this generator "
                 f"has num_ws = {G.num_ws} style inputs"
             )
+    if truncation_psi is None and default_psi is not None:
+        truncation_psi = default_psi
+        if truncation_cutoff is None:
+            truncation_cutoff = min(default_cutoff, G.num_ws)
     psi = 1.0 if truncation_psi is None else float(truncation_psi)
     if psi != 1 and not hasattr(G.mapping, "w_avg"):
         raise GankitError(f"--trunc: this {family!r} generator keeps no w_avg to truncate towards")
