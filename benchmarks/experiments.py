@@ -185,8 +185,11 @@ def train_run(
     resolution: int | None = None,
     device: str = "auto",
     amp: str = "none",
+    ema_rampup: float | None = None,
 ) -> Path:
     """Train `recipe` on `data` into `out`; returns the run directory.
+
+    `ema_rampup` (None: the recipe's) is `train.ema_rampup`, G_ema's half-life ramp-up.
 
     `resolution` trains an image dataset at another size than its own (MNIST at 32: padded).
 
@@ -217,6 +220,8 @@ def train_run(
         job["amp"] = amp
     if resolution is not None:
         job["resolution"] = resolution
+    if ema_rampup is not None:
+        job["ema_rampup"] = ema_rampup
     resume = minutes is None and _holds_job(out, job)
     if not resume:
         shutil.rmtree(out, ignore_errors=True)
@@ -235,6 +240,8 @@ def train_run(
         train_cfg.update(max_minutes=minutes, tick_kimg=5.0, sample_kimg=50.0, snapshot_kimg=1e9)
     if batch is not None:
         train_cfg["batch_size"] = batch
+    if ema_rampup is not None:
+        train_cfg["ema_rampup"] = ema_rampup
     config = config_from_dict(
         {
             "recipe": {"name": recipe, "args": recipe_args or {}},

@@ -54,6 +54,35 @@ def test_the_stylegan2_mnist_config_resolves_on_mnist_to_what_its_comment_says(
     assert (train["ema_kimg"], train["ema_rampup"]) == (10.0, 0.05)
 
 
+def test_the_stylegan_mnist_config_resolves_to_what_its_comment_says(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Row F's official training with the header's changes; 32x32 from 16 kimg, 60 kimg in 25 min."""
+    out = tmp_path / "run"
+    args = ["train", str(CONFIGS / "stylegan-mnist32-cpu.yaml"), "--data-root", str(shared_data)]
+    assert main([*args, "--out", str(out), "--dry-run"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    args, arch, train = resolved["recipe"]["args"], resolved["model"]["arch"], resolved["train"]
+    assert (args["ladder"], args["cond"], args["loss"], args["lr"]) == (
+        "F",
+        True,
+        "logistic",
+        0.005,
+    )
+    assert (args["r1_gamma"], args["style_mixing_prob"], args["batch_sizes"]) == (10, 0.9, {})
+    assert (arch["channel_base"], arch["channel_max"], arch["mapping_layers"]) == (1024, 64, 8)
+    assert arch["use_styles"] and arch["const_input"] and arch["use_noise"] and arch["blur"]
+    assert resolved["data"]["resolution"] == 32
+    assert (train["batch_size"], train["kimg"], train["max_minutes"]) == (32, 60, 25)
+    assert (train["ema_kimg"], train["ema_rampup"]) == (10.0, 0.05)
+    from gankit.recipes.progan import _schedule
+
+    schedule = _schedule([4, 8, 16, 32], 32, start_resolution=8, batch_sizes={},
+                         phase_kimg=args["phase_kimg"])  # fmt: skip
+    assert [(r, n / 1000) for r, n in schedule.starts()] == [(8, 0), (16, 4), (32, 16)]
+    assert schedule.stage(60_000 - 1).resolution == 32
+
+
 @pytest.mark.parametrize("name", ["progan-digits-demo.yaml", "progan-folder-cpu.yaml"])
 def test_cpu_configs_are_fully_grown_at_the_end_of_their_run(name: str) -> None:
     recipe, kimg = _recipe(name)

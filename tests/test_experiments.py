@@ -487,3 +487,21 @@ def test_an_unknown_recipe_is_refused_before_any_run_starts(script: str, tmp_pat
     ):
         module.main(["--quick", "--recipes", "gan,gna", "--workdir", str(tmp_path / "w")])
     assert not (tmp_path / "w").exists()  # nothing trained, no classifier fitted
+
+
+def test_the_stylegan_ladder_quick_scores_each_row(tmp_path: Path, shared_data: Path) -> None:
+    module = _load("stylegan_ladder")
+    args = ["--quick", "--jobs", "1", "--rows", "A,F", "--workdir", str(tmp_path)]
+    table = module.main([*args, "--data-root", str(shared_data), "--device", "cpu"])
+    rows = _rows(table)
+    assert [r[0] for r in rows] == ["A ProGAN baseline", "F + mixing regularisation"]
+    for row in rows:
+        assert float(row[1]) > 0 and float(row[2]) > 0  # clf-FID, SWD of a barely trained G
+        assert -1 <= float(row[3]) <= 1  # MS-SSIM
+        assert float(row[4]) >= 0 and float(row[5]) >= 0  # PPL in W and Z
+        assert re.fullmatch(r"\d+\.\d \(\d+\)", row[6])  # confident % (digits)
+    configs = {
+        r: (tmp_path / "stylegan-ladder" / f"row-{r}" / "config.yaml").read_text() for r in "AF"
+    }
+    assert "ladder: A" in configs["A"] and "loss: wgangp" in configs["A"]
+    assert "ladder: F" in configs["F"] and "style_mixing_prob: 0.9" in configs["F"]

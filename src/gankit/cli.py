@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="gankit",
-        description="Train, sample and evaluate GANs (StyleGAN2, ProGAN, DCGAN, WGAN-GP, SN-GAN, ...) in "
+        description="Train, sample and evaluate GANs (StyleGAN2, StyleGAN, ProGAN, DCGAN, WGAN-GP, SN-GAN, ...) in "
         "pure PyTorch.",
     )
     parser.add_argument("--version", action="version", version=f"gankit {_version()}")
@@ -605,8 +605,8 @@ picture (cell [0, 0] black).
 def _add_style_mix(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "style-mix",
-        help="StyleGAN2 style-mixing figure (rows x columns of seeds)",
-        description="The style-mixing figure of the G_ema of a StyleGAN2 run directory (newest "
+        help="StyleGAN2/StyleGAN style-mixing figure (rows x columns of seeds)",
+        description="The style-mixing figure of the G_ema of a StyleGAN2 or StyleGAN run directory (newest "
         "checkpoint) or checkpoint file, as the official style_mixing.py.",
         epilog=STYLE_MIX_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -687,8 +687,8 @@ distance used is printed.
 def _add_project(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "project",
-        help="StyleGAN2: find the w of an image (the official projector)",
-        description="Project images into the latent space of the G_ema of a StyleGAN2 run "
+        help="StyleGAN2/StyleGAN: find the w of an image (the official projector)",
+        description="Project images into the latent space of the G_ema of a StyleGAN2 or StyleGAN run "
         "directory (newest checkpoint) or checkpoint file.",
         epilog=PROJECT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -752,8 +752,9 @@ def _cmd_project(args: argparse.Namespace) -> int:
 
 VIDEO_EPILOG = """\
 A looped walk through the seeds (ranges 0-7 and lists 3,9,4), frames-per-seed frames from each
-seed towards the next and back to the first. StyleGAN2 walks in W (linear, after --trunc) and its
-first frame is `gankit generate --seed FIRST --num 1`; ProGAN, DCGAN and MLP image runs walk in z
+seed towards the next and back to the first. StyleGAN2 and StyleGAN walk in W (linear, after
+--trunc) and their first frame is `gankit generate --seed FIRST --num 1`; ProGAN, DCGAN and MLP
+image runs walk in z
 (slerp). .gif always works; .mp4 needs imageio with ffmpeg (pip install imageio imageio-ffmpeg).
 
   gankit video runs/sg2-faces --seeds 0-7 --trunc 0.7 --out walk.gif
