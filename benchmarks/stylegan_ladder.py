@@ -12,7 +12,7 @@ configs/stylegan-mnist32-cpu.yaml), G_ema with StyleGAN2-ADA's ramp-up 0.05.
 Metrics on G_ema (10,000 samples unless `--num`):
 - clf-FID: FID on gankit's MNIST classifier's penultimate features (`gankit evaluate
   --metrics clf-fid`), the MNIST stand-in for the paper's Inception FID;
-- SWD x 1e3 (mean over the Laplacian levels) and MS-SSIM of fake pairs (lower: more varied);
+- SWD (x 1e3, as gankit reports it: the mean over the Laplacian levels) and MS-SSIM of fake pairs (lower: more varied);
 - PPL in W and in Z, endpoint sampling, epsilon 1e-4, 2,000 paths: the paper's definition with
   LPIPS replaced by the squared distance between the MNIST classifier's penultimate features
   (LPIPS needs VGG16 ImageNet weights this benchmark does not assume), so the numbers compare
@@ -147,7 +147,7 @@ def build_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         name = f"{r['row']} {ROW_NAMES[r['row']]}" + (" (failed)" if "error" in r else "")
         rows.append([
-            name, _fmt(r, "clf-fid", ".2f"), _fmt(r, "swd/avg", ".1f", 1e3),
+            name, _fmt(r, "clf-fid", ".2f"), _fmt(r, "swd/avg", ".1f"),
             _fmt(r, "ms-ssim/fake", ".3f"), _fmt(r, "ppl_w", ".1f"), _fmt(r, "ppl_z", ".1f"),
             _fmt(r, "confident", ".1f", 100) + (f" ({r['digits']})" if "digits" in r else ""),
             f"{PAPER_FID[r['row']]:.2f}",

@@ -491,7 +491,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--winograd",
         default="auto",
         help="comma list of auto,on,off: gankit's CPU NNPACK path for 3x3 convolutions "
-        "(auto: on AVX2 CPUs, off with AVX-512)",
+        "(auto: on AVX2 CPUs for >= 256 channels, off with AVX-512; on: every shape it takes)",
     )
     p.add_argument(
         "--omp-wait-policy",

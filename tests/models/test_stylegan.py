@@ -81,6 +81,23 @@ def test_the_blur_sums_to_one_and_matches_a_hand_computed_convolution() -> None:
     assert out[0, 1, 0, 2] == (4 + 2 + 2 + 1 + 2 + 1) / 16  # edge
 
 
+def test_the_blurs_first_and_second_derivatives_are_the_convolutions() -> None:
+    blur = Blur(3).double()
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(blur, (x,))
+    assert torch.autograd.gradgradcheck(blur, (x,))
+    kernel = blur.kernel
+    plain = F.conv2d(x, kernel, padding=1, groups=3)
+    torch.testing.assert_close(blur(x), plain)
+    # R1's pattern: the gradient of a penalty on the input gradient, against F.conv2d's.
+    weight = torch.randn(3, 3, 3, 3, dtype=torch.float64)
+    grads = []
+    for fn in (blur, lambda t: F.conv2d(t, kernel, padding=1, groups=3)):
+        (g,) = torch.autograd.grad(F.conv2d(fn(x), weight).square().sum(), x, create_graph=True)
+        grads.append(torch.autograd.grad(g.square().sum(), x)[0])
+    torch.testing.assert_close(grads[0], grads[1])
+
+
 def test_instance_norm_is_per_sample_and_per_map() -> None:
     x = torch.randn(3, 4, 5, 5) * 7 + 3
     y = instance_norm(x)

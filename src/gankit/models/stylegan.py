@@ -44,6 +44,7 @@ Deviations from the official code, and why:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +68,23 @@ def blur_kernel(channels: int) -> torch.Tensor:
     return (f / f.sum()).expand(channels, 1, 3, 3).contiguous()
 
 
+class _BlurFunction(torch.autograd.Function):
+    """A depthwise 3x3 'same' filter whose gradient is the flipped filter, itself a
+    `_BlurFunction`: as the official `blur2d`'s custom gradient, R1's double backward never
+    computes the filter's own gradient, which autograd's convolution formula does per channel
+    (about 5% of a small StyleGAN's step on a CPU)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(kernel)
+        return F.conv2d(x, kernel, padding=1, groups=x.shape[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (kernel,) = ctx.saved_tensors
+        return _BlurFunction.apply(grad, kernel.flip(2, 3)), None
+
+
 class Blur(nn.Module):
     """Depthwise [1, 2, 1] blur with 'same' zero padding (the official `blur2d`)."""
 
@@ -75,7 +93,7 @@ class Blur(nn.Module):
         self.register_buffer("kernel", blur_kernel(channels), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.kernel.to(x.dtype), padding=1, groups=x.shape[1])
+        return _BlurFunction.apply(x, self.kernel.to(x.dtype))
 
 
 def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

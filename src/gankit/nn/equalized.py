@@ -17,13 +17,13 @@ tests/nn/test_fast_paths.py checks with the profiler that NNPACK runs the convol
 
 By default the path is used only on CPUs whose best PyTorch kernels are AVX2 (NNPACK has no
 AVX-512 kernels, and oneDNN's AVX-512 ones are faster there), and only for convolutions of at
-least `AUTO_MIN_CHANNELS` (128) input and output channels: narrower ones (the small-width models
-of tests, CPU configurations and StyleGAN's MNIST run) are 1.4-2.4x faster on oneDNN. NNPACK brings its own thread pool,
-whose workers spin after each call and take a core from the OpenMP threads that run every other
-op (and OpenMP's spinning workers take one from NNPACK's); so NNPACK's pool is made
-single-threaded and, with several intra-op threads, the output channels are split over gankit's
-own sleeping worker threads instead (each part keeps the whole batch, which NNPACK's dispatch
-needs). `set_cpu_winograd(True/False)` forces the path on or off.
+least `AUTO_MIN_CHANNELS` (256) input and output channels: narrower ones (the small-width models
+of tests, CPU configurations, ProGAN's reduced widths) train faster on oneDNN
+(benchmarks/conv_paths.py). NNPACK brings its own thread pool, whose workers spin after each
+call and take a core from the OpenMP threads that run every other op (and OpenMP's spinning
+workers take one from NNPACK's); so NNPACK's pool is made single-threaded and, with several
+intra-op threads, the output channels are split over gankit's own sleeping worker threads
+instead (each part keeps the whole batch, which NNPACK's dispatch needs). `set_cpu_winograd(True/False)` forces the path on or off.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 #: Left to decide, the path takes only convolutions this wide (in and out channels).
-AUTO_MIN_CHANNELS = 128
+AUTO_MIN_CHANNELS = 256
 #: None: decide from the CPU (see the module docstring); True/False: forced on/off.
 _cpu_winograd: bool | None = None
 _nnpack_ready: bool | None = None  # None: not tried yet
@@ -104,7 +104,7 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, padding: int) -> bo
 
 def _winograd_wanted(weight: torch.Tensor) -> bool:
     """As forced; else on AVX2 CPUs for convolutions of at least `AUTO_MIN_CHANNELS` channels in
-    and out (narrower ones run 1.4-2.4x slower on NNPACK: benchmarks/RESULTS.md)."""
+    and out (narrower ones train slower on NNPACK: benchmarks/RESULTS.md)."""
     if _cpu_winograd is not None:
         return _cpu_winograd
     return cpu_winograd_enabled() and min(weight.shape[0], weight.shape[1]) >= AUTO_MIN_CHANNELS
