@@ -71,8 +71,8 @@ def blur_kernel(channels: int) -> torch.Tensor:
 class _BlurFunction(torch.autograd.Function):
     """A depthwise 3x3 'same' filter whose gradient is the flipped filter, itself a
     `_BlurFunction`: as the official `blur2d`'s custom gradient, R1's double backward never
-    computes the filter's own gradient, which autograd's convolution formula does per channel
-    (about 5% of a small StyleGAN's step on a CPU)."""
+    computes the filter's own gradient, which autograd's convolution formula does, one
+    convolution per channel (benchmarks/RESULTS.md)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
