@@ -59,7 +59,12 @@ from gankit.losses import (
 from gankit.losses.penalties import interpolate
 from gankit.recipes.base import Batch, Logs, StepContext
 from gankit.recipes.progan import ProGANRecipe, _schedule
-from gankit.recipes.stylegan2 import mean_over_processes, mix_styles, mixing_cutoff
+from gankit.recipes.stylegan2 import (
+    batch_labels,
+    mean_over_processes,
+    mix_styles,
+    mixing_cutoff,
+)
 from gankit.registry import RECIPES
 
 LadderRow = Literal["A", "B", "C", "D", "E", "F"]
@@ -221,14 +226,7 @@ class StyleGANRecipe(ProGANRecipe):
     @staticmethod
     def labels(batch: Batch, ctx: StepContext) -> torch.Tensor | None:
         """The minibatch's labels for a conditional G/D (None when unconditional)."""
-        if not ctx.G.c_dim:
-            return None
-        if "label" not in batch:
-            raise ConfigError(
-                "stylegan's networks are conditional (cond: true) but the data has no labels; "
-                "use labelled data or train without cond"
-            )
-        return batch["label"]
+        return batch_labels(batch, ctx, "stylegan")
 
     def run_generator(self, ctx: StepContext, z: torch.Tensor, c: torch.Tensor | None) -> Any:
         """G(z) at the current stage with style mixing among the active layers; moves w_avg

@@ -254,6 +254,19 @@ def mean_over_processes(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def batch_labels(batch: Batch, ctx: StepContext, family: str) -> torch.Tensor | None:
+    """The minibatch's labels when G is conditional (None otherwise); a clear error when the
+    networks are conditional and the data has none."""
+    if not ctx.G.c_dim:
+        return None
+    if "label" not in batch:
+        raise ConfigError(
+            f"{family}'s networks are conditional but the data has no labels; use labelled "
+            "data or train without labels (no cond)"
+        )
+    return batch["label"]
+
+
 def mixing_cutoff(num_ws: int, prob: float, generator: torch.Generator) -> torch.Tensor:
     """The style-mixing crossover for one minibatch, a 0-d int64 tensor: uniform in
     [1, num_ws) with probability `prob`, else `num_ws` (no mixing), drawn as the official code
@@ -503,14 +516,7 @@ class StyleGAN2Recipe(Recipe):
     @staticmethod
     def labels(batch: Batch, ctx: StepContext) -> torch.Tensor | None:
         """The minibatch's labels for a conditional G/D (None when unconditional)."""
-        if not ctx.G.c_dim:
-            return None
-        if "label" not in batch:
-            raise ConfigError(
-                "stylegan2's networks are conditional but the data has no labels; use labelled "
-                "data or a model with c_dim 0"
-            )
-        return batch["label"]
+        return batch_labels(batch, ctx, "stylegan2")
 
     def run_generator(
         self, ctx: StepContext, z: torch.Tensor, c: torch.Tensor | None
