@@ -1,5 +1,5 @@
 """Networks, one file per family; importing this package registers them all."""
 
-from gankit.models import dcgan, mlp, progan, resnet, stylegan, stylegan2
+from gankit.models import cyclegan, dcgan, mlp, progan, resnet, stylegan, stylegan2
 
-__all__ = ["dcgan", "mlp", "progan", "resnet", "stylegan", "stylegan2"]
+__all__ = ["cyclegan", "dcgan", "mlp", "progan", "resnet", "stylegan", "stylegan2"]

@@ -50,6 +50,7 @@ class DataFacts:
     num_classes: int = 0
     channels_b: int = 0  # unpaired data: domain B's channels (`channels` are A's)
     processes: int = 1  # data-parallel processes (torchrun's world size)
+    images: int = 0  # items in the data (unpaired: the larger domain), for epoch-based defaults
 
     @classmethod
     def of(cls, dataset: Any, name: str, processes: int = 1) -> DataFacts:
@@ -62,6 +63,7 @@ class DataFacts:
             num_classes=dataset.num_classes,
             channels_b=getattr(dataset, "channels_b", 0),
             processes=processes,
+            images=len(dataset),
         )
 
     @property
