@@ -107,3 +107,26 @@ def test_folder_config_fits_its_growth_with_grown_kimg() -> None:
     assert recipe.grown_kimg == kimg
     fades_and_stables = [n for phase in recipe.schedule_.phases()[1:] for n in phase]
     assert max(fades_and_stables) - min(fades_and_stables) <= 1
+
+
+def test_the_cyclegan_config_resolves_to_what_its_comment_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The official recipe at half widths, 32 px, 6 kimg in at most 20 minutes; on grey A and
+    RGB B the identity loss is off (its comparison needs equal channels)."""
+    from two_domain import write_unpaired_folder
+
+    data = write_unpaired_folder(tmp_path / "ab", count=4, size=32)
+    args = ["train", str(CONFIGS / "cyclegan-small-cpu.yaml"), "--data", str(data)]
+    assert main([*args, "--out", str(tmp_path / "run"), "--dry-run"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    args, arch, train = resolved["recipe"]["args"], resolved["model"]["arch"], resolved["train"]
+    assert (args["gan_mode"], args["lambda_A"], args["lambda_B"], args["pool_size"]) == (
+        "lsgan", 10.0, 10.0, 50,
+    )  # fmt: skip
+    assert (args["lambda_identity"], args["load_size"], args["lr"], args["beta1"]) == (
+        0.0, 36, 2e-4, 0.5,
+    )  # fmt: skip
+    assert (arch["ngf"], arch["ndf"], arch["n_blocks"], arch["netD"]) == (32, 32, 6, "basic")
+    assert resolved["data"]["resolution"] == 32
+    assert (train["batch_size"], train["kimg"], train["max_minutes"]) == (1, 6, 20)

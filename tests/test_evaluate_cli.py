@@ -306,3 +306,64 @@ def test_cache_lists_and_clears(capsys: pytest.CaptureFixture) -> None:
         f"removed {root / 'weights'} (2.0 MB)",
     ]
     assert list(root.iterdir()) == []
+
+
+# --- Translation runs (CycleGAN): each direction on the translated test set.
+
+
+def _unpaired_with_tests(root: Path) -> Path:
+    """trainA/testA grey, trainB/testB RGB, 8 px; 20 and 24 test images."""
+    counts = {"trainA": 6, "trainB": 6, "testA": 20, "testB": 24}
+    root.mkdir()
+    for k, (folder, count) in enumerate(counts.items()):
+        _folder(_images(count, 8, 1 if folder.endswith("A") else 3, seed=k), root / folder)
+    return root
+
+
+def test_a_translation_run_is_scored_on_its_translated_test_set_per_direction(
+    tmp_path: Path, pixel_features: list, capsys: pytest.CaptureFixture
+) -> None:
+    from gankit.metrics.fid import fid_from_features
+    from gankit.translate import load_translator
+
+    data, run = _unpaired_with_tests(tmp_path / "ab"), tmp_path / "run"
+    arch = ["ngf=2", "ndf=2", "n_blocks=1", "netD=n_layers", "n_layers_d=1"]
+    sets = [x for a in arch for x in ("--set", f"model.arch.{a}")]
+    train = ["train", "cyclegan", "--data", str(data), "--out", str(run), "--kimg", "0.004"]
+    assert main([*train, "--device", "cpu", "--no-progress", *sets]) == 0
+    capsys.readouterr()
+    out_json = tmp_path / "scores.json"
+    args = ["evaluate", str(run), "--metrics", "fid,kid", "--no-progress", "--json", str(out_json)]
+    assert main([*args, "--device", "cpu"]) == 0
+    results = json.loads(out_json.read_text())
+    assert {"fid20/a2b", "kid20/a2b", "fid24/b2a", "kid24/b2a"} <= set(results)
+    # Every image of the target's test set, as pytorch-fid on the two folders (CUT's protocol).
+    assert results["fid20/real_samples/a2b"] == 24 and results["fid24/real_samples/b2a"] == 20
+    err = capsys.readouterr().err
+    assert f"G_ab of {data / 'testA'} at 8x8 against {data / 'testB'} (24 samples)" in err
+
+    # fid20/a2b by hand: G_ab of every testA image against every testB image, same features.
+    G = load_translator(run, "a2b", device="cpu")
+    test_a = torch.from_numpy(_images(20, 8, 1, seed=2)).float() / 127.5 - 1
+    fakes = ((G(test_a) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    reals = torch.from_numpy(_images(24, 8, 3, seed=3))
+    expected = fid_from_features(reals.float().flatten(1)[:, :16], fakes.float().flatten(1)[:, :16])
+    assert results["fid20/a2b"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_translation_run_without_test_folders_uses_its_training_images(
+    tmp_path: Path, pixel_features: list, capsys: pytest.CaptureFixture
+) -> None:
+    data, run = tmp_path / "ab", tmp_path / "run"
+    data.mkdir()
+    _folder(_images(12, 8, 3, seed=0), data / "trainA")
+    _folder(_images(10, 8, 3, seed=1), data / "trainB")
+    arch = ["ngf=2", "ndf=2", "n_blocks=1", "netD=pixel"]
+    sets = [x for a in arch for x in ("--set", f"model.arch.{a}")]
+    train = ["train", "cyclegan", "--data", str(data), "--out", str(run), "--kimg", "0.002"]
+    assert main([*train, "--device", "cpu", "--no-progress", *sets]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--metrics", "kid", "--no-progress", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "no test split" in captured.err and "training images instead" in captured.err
+    assert "kid12/a2b" in captured.out and "kid10/b2a" in captured.out

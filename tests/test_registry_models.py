@@ -113,6 +113,46 @@ def test_every_model_round_trips_its_state_dict_exactly(case: tuple[str, str, in
         assert torch.equal(other["D"](real, c), nets["D"](real, c))
 
 
+def _translation_cases() -> list[tuple[str, int]]:
+    """(model, resolution) for every model of unpaired A/B images, at each declared size."""
+    return [
+        (entry.name, r)
+        for entry in MODELS
+        if "unpaired" in entry.kinds
+        for r in entry.resolutions or (DEFAULT_RESOLUTION,)
+    ]
+
+
+TRANSLATION_CASES = _translation_cases()
+
+
+@pytest.mark.parametrize(("name", "resolution"), TRANSLATION_CASES)
+def test_every_translation_model_maps_grey_a_and_colour_b_both_ways(
+    name: str, resolution: int
+) -> None:
+    entry = MODELS.entry(name)
+    torch.manual_seed(0)
+    nets = entry.fn(resolution, 1, 0, img_channels_b=3, **entry.small_arch)
+    gen = torch.Generator().manual_seed(1)
+    a = torch.rand(N, 1, resolution, resolution, generator=gen) * 2 - 1
+    b = torch.rand(N, 3, resolution, resolution, generator=gen) * 2 - 1
+    fake_b, fake_a = nets["G_ab"](a), nets["G_ba"](b)
+    assert fake_b.shape == b.shape and fake_a.shape == a.shape
+    if entry.output_range is not None:
+        low, high = entry.output_range
+        assert low <= min(fake_a.min(), fake_b.min()) and max(fake_a.max(), fake_b.max()) <= high
+    scores = [nets["D_a"](fake_a), nets["D_b"](fake_b), nets["D_a"](a), nets["D_b"](b)]
+    loss = sum((s - 1).square().mean() for s in scores)
+    loss.backward()
+    for net_name in ("G_ab", "G_ba", "D_a", "D_b"):
+        grads = [p.grad for p in nets[net_name].parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads), f"{name}: {net_name}"
+    other = entry.fn(resolution, 1, 0, img_channels_b=3, **entry.small_arch)
+    other.load_state_dict(nets.state_dict())
+    with torch.no_grad():
+        assert torch.equal(other["G_ab"].eval()(a), nets["G_ab"].eval()(a))
+
+
 def test_the_registry_declares_every_built_in_models_sizes() -> None:
     # What the generated tests above run over: a model with no declared size would be tested at
     # 32 px only, so a built-in that forgets its resolutions is caught here.
@@ -121,3 +161,4 @@ def test_the_registry_declares_every_built_in_models_sizes() -> None:
     assert declared["resnet"] == (("images",), (32, 64))
     assert declared["progan"][1] == tuple(2**i for i in range(2, 11))
     assert declared["mlp"][0] == ("images", "points")
+    assert declared["cyclegan"] == (("unpaired",), (8, 16, 32))

@@ -3,19 +3,29 @@
 Samples are compared at their own resolution: a run's G_ema at the resolution it outputs now (a
 ProGAN run stopped at its 8x8 stage gives 8x8 images), a folder or .npy at its images' size; the
 reals are brought to it. Every metric is checked before any of them runs.
+
+A translation run (CycleGAN) has no latent to sample: each direction translates the source
+domain's test images (testA/ for a2b) and compares them with the target domain's test images
+(testB/), the protocol of the CUT paper (Park et al. 2020, arXiv:2007.15651) for FID and of many
+since for KID, which is unbiased for the small test sets these datasets have; plain metric names
+count every translated image. Without test folders the training images are used, and said.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gankit.data import open_dataset
 from gankit.device import resolve_device
 from gankit.errors import GankitError
+from gankit.generate import run_dir_of, translation_run
 from gankit.metrics.progress import format_seconds, say
 from gankit.metrics.runner import (
     EvalContext,
@@ -82,23 +92,19 @@ def evaluate_target(
     how long it will take."""
     if batch < 1:
         raise GankitError(f"--batch must be at least 1; got {batch}")
-    requests = parse_metrics(metrics, num)  # unknown names and bad counts fail before any work
+    parse_metrics(metrics, num)  # unknown names and bad counts fail before any work
     dev = resolve_device(device)
+    options = EvalOptions(
+        device=dev, batch_size=batch, seed=seed, inception_weights=inception_weights,
+        resize=resize, classifier=classifier, data_root=data_root, progress=progress,
+        cache=cache, log=log,
+    )  # fmt: skip
+    if translation_run(Path(target).expanduser()):
+        return evaluate_translation(target, metrics, options, data=data, num=num)
+    requests = parse_metrics(metrics, num)
     fakes = open_samples(target, device=dev, seed=seed, skip_bad_images=skip_bad_images)
     data, data_root, skip = _default_data(target, fakes, data, data_root)
     reals = _reals(data, data_root, fakes, seed, skip or skip_bad_images) if data else None
-    options = EvalOptions(
-        device=dev,
-        batch_size=batch,
-        seed=seed,
-        inception_weights=inception_weights,
-        resize=resize,
-        classifier=classifier,
-        data_root=data_root,
-        progress=progress,
-        cache=cache,
-        log=log,
-    )
     contexts = prepare(requests, fakes, reals, options, data_name=data or "")
     log(_plan_line(fakes, reals, contexts))
     seconds = estimate_seconds(contexts)
@@ -107,6 +113,66 @@ def evaluate_target(
     results = run_prepared(contexts)
     counts = {ctx.label: (ctx.plan.count, ctx.plan.unit) for ctx in contexts if ctx.plan}
     return Evaluation(results, _resolution_text(fakes), counts)
+
+
+def evaluate_translation(
+    target: str, metrics: str, options: EvalOptions, *, data: str | None = None,
+    num: int | None = None,
+) -> Evaluation:  # fmt: skip
+    """Metrics of both directions of a translation run (see the module docstring); the keys
+    end in the direction: `fid/a2b`, `kid/b2a`."""
+    from gankit.translate import load_translator
+
+    options = dataclasses.replace(options, all_reals=True)
+    domains, split = _translation_domains(target, data, options.log)
+    results: dict[str, float] = {}
+    counts: dict[str, tuple[int, str]] = {}
+    for direction, (source, goal) in (("a2b", domains), ("b2a", domains[::-1])):
+        G = load_translator(target, direction, device=options.device)
+        generator = "G_ab" if direction == "a2b" else "G_ba"
+        fakes = TensorSource(
+            _translate_all(G, source.images, options), name=f"{generator} of {source.name}"
+        )
+        reals = TensorSource(goal.images, name=goal.name)
+        contexts = prepare(parse_metrics(metrics, num or fakes.size), fakes, reals, options)
+        options.log(_plan_line(fakes, reals, contexts))
+        for key, value in run_prepared(contexts).items():
+            results[f"{key}/{direction}"] = value
+        counts.update({ctx.label: (ctx.plan.count, ctx.plan.unit) for ctx in contexts if ctx.plan})
+    return Evaluation(results, _resolution_text(fakes), counts)
+
+
+def _translation_domains(
+    target: str, data: str | None, log: Callable[[str], None]
+) -> tuple[tuple[Any, Any], str]:
+    """((domain A, domain B) of the test split, or the training one if there is none; its name)
+    of `data` or the run's training data, at the run's resolution and channels."""
+    from gankit.config import config_from_dict, load_yaml
+    from gankit.data.unpaired import open_unpaired
+
+    saved = config_from_dict(load_yaml(run_dir_of(Path(target).expanduser()) / "config.yaml")).data
+    path = Path(data or saved.name).expanduser()
+    kwargs = {k: v for k, v in saved.args.items() if k in ("channels_a", "channels_b")}
+    kwargs.update(
+        name=path.name, resolution=saved.resolution, skip_bad_images=saved.skip_bad_images
+    )
+    try:
+        dataset, split = open_unpaired(path, split="test", **kwargs), "test"
+    except GankitError as err:
+        log(f"no test split ({err}); evaluating on the training images instead")
+        dataset, split = open_unpaired(path, split="train", **kwargs), "train"
+    dataset.a.name, dataset.b.name = f"{path / split}A", f"{path / split}B"
+    return (dataset.a, dataset.b), split
+
+
+@torch.no_grad()
+def _translate_all(G: torch.nn.Module, images: torch.Tensor, options: EvalOptions) -> torch.Tensor:
+    """uint8 images through G, `options.batch_size` at a time, back to uint8."""
+    out = []
+    for batch in images.split(options.batch_size):
+        x = batch.to(options.device).float() / 127.5 - 1
+        out.append(((G(x) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+    return torch.cat(out)
 
 
 def run_evaluate(

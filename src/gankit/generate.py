@@ -269,6 +269,25 @@ def run_dir_of(target: str | Path) -> Path | None:
     return None
 
 
+def translation_run(target: str | Path) -> bool:
+    """True when the model of the run (or of the checkpoint's run) `target` translates between
+    two domains (CycleGAN: no latent to sample), from its config.yaml."""
+    import yaml
+
+    import gankit.models  # noqa: F401  (registers the built-in models)
+    from gankit.registry import MODELS
+
+    run_dir = run_dir_of(target)
+    if run_dir is None:
+        return False
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        name = config.get("model", {}).get("name")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+    return name in MODELS and "unpaired" in MODELS.entry(name).kinds
+
+
 def run_mixture(target: str | Path) -> str | None:
     """The 2-D mixture (ring8, grid25) a run trained on, from its config.yaml; None if unknown."""
     import yaml

@@ -98,7 +98,9 @@ def test_gan_loss_on_a_score_map() -> None:
     assert gan_loss(scores, True, "lsgan").item() == pytest.approx((0.25 + 1 + 0 + 1) / 4)
     assert gan_loss(scores, False, "lsgan").item() == pytest.approx((0.25 + 4 + 1 + 0) / 4)
     softplus = torch.nn.functional.softplus
-    assert gan_loss(scores, True, "vanilla").item() == pytest.approx(softplus(-scores).mean().item())
+    assert gan_loss(scores, True, "vanilla").item() == pytest.approx(
+        softplus(-scores).mean().item()
+    )
 
 
 def test_the_pool_fills_then_returns_a_stored_fake_about_half_the_time() -> None:
@@ -133,7 +135,9 @@ def test_a_pool_of_size_zero_passes_fakes_through_and_state_round_trips() -> Non
 @pytest.mark.parametrize(
     ("cur", "expected"), [(0, 1.0), (499, 1.0), (500, 1.0), (750, 0.5), (1000, 0.0)]
 )
-def test_the_learning_rate_is_constant_then_falls_linearly_to_zero(cur: int, expected: float) -> None:
+def test_the_learning_rate_is_constant_then_falls_linearly_to_zero(
+    cur: int, expected: float
+) -> None:
     # The official 100 + 100 epochs: the decay takes the second half of the run.
     assert lr_multiplier(cur, 1000, decay_fraction=0.5) == pytest.approx(expected)
 

@@ -158,6 +158,9 @@ class EvalOptions:
     cache: bool = True
     #: Where notes and progress lines go (stderr by default).
     log: Callable[[str], None] = say
+    #: Compare with every real sample rather than as many as there are fakes (a translation
+    #: run's whole target test set, as pytorch-fid on two folders does in the CUT protocol).
+    all_reals: bool = False
 
 
 class FeatureBank:
@@ -308,8 +311,11 @@ class EvalContext:
         return self.fakes.check_count(default if self.num is None else self.num, self.label)
 
     def real_count(self, n: int) -> int:
-        """As many reals as fakes, or every real when the dataset is smaller (said in the keys)."""
+        """As many reals as fakes, or every real when the dataset is smaller (said in the keys);
+        every real with `options.all_reals`."""
         assert self.reals is not None
+        if self.options.all_reals and self.reals.size:
+            return self.reals.size
         return min(n, self.reals.size or n)
 
     def require_reals(self) -> Source:

@@ -21,8 +21,8 @@ CLASSIFIER = "classifier"
 def _fake_and_real_counts(ctx: EvalContext, default: int) -> tuple[int, int, dict[str, float]]:
     n = ctx.count(default)
     m = ctx.real_count(n)
-    # Say so in the results when the dataset had fewer reals than the requested count.
-    return n, m, ({"real_samples": float(m)} if m < n else {})
+    # Say so in the results when the reals were fewer (or, with all_reals, more) than the fakes.
+    return n, m, ({"real_samples": float(m)} if m != n else {})
 
 
 def _require_images(ctx: EvalContext) -> None:

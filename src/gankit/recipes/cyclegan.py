@@ -326,4 +326,6 @@ def _check_args(args: dict[str, Any]) -> None:
     if args["n_epochs"] + args["n_epochs_decay"] <= 0:
         raise ConfigError("recipe.args.n_epochs + n_epochs_decay must be more than 0")
     if not isinstance(args["pool_size"], int) or args["pool_size"] < 0:
-        raise ConfigError(f"recipe.args.pool_size must be a whole number >= 0; got {args['pool_size']!r}")
+        raise ConfigError(
+            f"recipe.args.pool_size must be a whole number >= 0; got {args['pool_size']!r}"
+        )

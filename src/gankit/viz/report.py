@@ -55,6 +55,8 @@ def write_report(
     out = Path(out) if out is not None else run_dir
     mixture = run_mixture(run_dir)
     samples = run_dir / "samples"
+    from gankit.generate import translation_run
+
     if translation_run(run_dir):
         return [p for p in (_losses(run_dir, out), _progress(samples, out, False)) if p]
     G, kwargs, why_no_G = _load_generator(run_dir, device)
@@ -70,21 +72,6 @@ def write_report(
         written.append(_real_vs_fake(samples, out))
         written.append(_interpolation(G, kwargs, out, why_no_G))
     return [p for p in written if p is not None]
-
-
-def translation_run(run_dir: Path) -> bool:
-    """True when the run's model (config.yaml) translates between two domains (no latent)."""
-    import yaml
-
-    import gankit.models  # noqa: F401  (registers the built-in models)
-    from gankit.registry import MODELS
-
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        name = config.get("model", {}).get("name")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return False
-    return name in MODELS and "unpaired" in MODELS.entry(name).kinds
 
 
 def _skip(name: str, reason: str) -> None:
