@@ -124,7 +124,7 @@ def evaluate_translation(
     from gankit.translate import load_translator
 
     options = dataclasses.replace(options, all_reals=True)
-    domains, split = _translation_domains(target, data, options.log)
+    domains = _translation_domains(target, data, options.log)
     results: dict[str, float] = {}
     counts: dict[str, tuple[int, str]] = {}
     for direction, (source, goal) in (("a2b", domains), ("b2a", domains[::-1])):
@@ -144,9 +144,9 @@ def evaluate_translation(
 
 def _translation_domains(
     target: str, data: str | None, log: Callable[[str], None]
-) -> tuple[tuple[Any, Any], str]:
-    """((domain A, domain B) of the test split, or the training one if there is none; its name)
-    of `data` or the run's training data, at the run's resolution and channels."""
+) -> tuple[Any, Any]:
+    """(domain A, domain B) of the test split, or the training one if there is none, of `data`
+    or the run's training data, at the run's resolution and channels."""
     from gankit.config import config_from_dict, load_yaml
     from gankit.data.unpaired import open_unpaired
 
@@ -162,7 +162,7 @@ def _translation_domains(
         log(f"no test split ({err}); evaluating on the training images instead")
         dataset, split = open_unpaired(path, split="train", **kwargs), "train"
     dataset.a.name, dataset.b.name = f"{path / split}A", f"{path / split}B"
-    return (dataset.a, dataset.b), split
+    return dataset.a, dataset.b
 
 
 @torch.no_grad()
