@@ -1,9 +1,11 @@
-"""The `gankit` command: train, generate, list.
+"""The `gankit` command: train, generate, translate, style-mix, project, video, plot, evaluate,
+classifier, cache, list.
 
 gankit train progan --data digits --kimg 300 --out runs/demo
 gankit train configs/progan-celeba64.yaml --set train.batch_size=32
 gankit train --resume runs/demo
 gankit generate runs/demo --num 64 --seed 0 --out grid.png
+gankit translate runs/h2z --direction a2b --input photos/ --out zebras/
 gankit list
 """
 
@@ -33,7 +35,8 @@ RECIPE_OR_CONFIG is a registered recipe name (see `gankit list`) or a YAML confi
 DATA is a built-in (digits, mnist, fashion-mnist, cifar10, stacked-mnist; files are read from
 --data-root or $GANKIT_DATA_ROOT; the 2-D mixtures ring8 and grid25 need no files; `gankit list`
 describes each) or a folder / .zip of images (jpg, png, webp, bmp; any size; center-cropped and
-resized with an antialiasing filter). The run directory gets config.yaml, log.txt, stats.jsonl,
+resized with an antialiasing filter). A folder / .zip with trainA/ and trainB/ (optionally testA/,
+testB/) is unpaired A/B data for `gankit train cyclegan`. The run directory gets config.yaml, log.txt, stats.jsonl,
 samples/ (grids, progress.gif), plots/losses.png and checkpoints/.
 
 Ctrl-C or SIGTERM finishes the iteration, writes a checkpoint and exits 130 (143 for SIGTERM);
@@ -979,6 +982,11 @@ terminal, else a line every few seconds) go to stderr, the values to stdout.
 FID/KID/IS/PR need the FID Inception weights (--inception-weights FILE, $GANKIT_INCEPTION_WEIGHTS,
 or the cache); clf-* train a small MNIST classifier once (about 1.5 min on a CPU core) and cache
 it. Real-image features are cached per (data, count, extractor); `gankit cache` lists the cache.
+
+A translation run (CycleGAN) is scored per direction: G_ab on the test images of domain A (testA/
+of its data, or of the A/B folder --data; trainA/ where there is none, said) against every image
+of testB/, and G_ba the other way (the CUT paper's protocol), e.g.
+  gankit evaluate runs/h2z --metrics fid,kid      # fid120/a2b, kid120/a2b, fid140/b2a, ...
 """
 
 
