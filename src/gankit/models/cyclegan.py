@@ -307,8 +307,9 @@ def build(
     dropout: bool = False,
     init_gain: float = 0.02,
 ) -> nn.ModuleDict:
-    """CycleGAN's G_ab, G_ba (ResNet or U-Net) and D_a, D_b (PatchGAN or PixelGAN) for unpaired
-    domains A (`img_channels`) and B (`img_channels_b`)."""
+    """CycleGAN's G_ab, G_ba (ResNet or U-Net) and D_a, D_b (PatchGAN or PixelGAN; Zhu 2017).
+
+    Domain A has `img_channels` channels, B `img_channels_b`."""
     _check(netG, ("resnet", "unet"), "netG")
     _check(netD, ("basic", "n_layers", "pixel"), "netD")
     _check(norm, NORMS, "norm")
