@@ -213,7 +213,8 @@ def test_resolved_defaults_follow_the_data() -> None:
     [
         ({"lambda_identity": 0.5}, "set recipe.args.lambda_identity=0"),
         ({"gan_mode": "wgan"}, "gan_mode must be one of lsgan, vanilla"),
-        ({"preprocess": "scale_width"}, "preprocess must be one of resize_and_crop, none"),
+        ({"preprocess": "scale_width"}, "keeps non-square images, but gankit trains on square"),
+        ({"preprocess": "crop"}, "preprocess must be one of resize_and_crop, resize, none"),
         ({"load_size": 16}, "load_size=16 is smaller than the crop"),
         ({"pool_size": -1}, "pool_size must be a whole number"),
         ({"lambda_A": "ten"}, "lambda_A must be a number"),

@@ -19,7 +19,9 @@ One iteration, as the official `optimize_parameters`:
 - The official preprocessing `resize_and_crop`: each real is resized to `load_size` (default the
   resolution x 286/256, i.e. 286 for 256) with bicubic interpolation, cropped at a random place
   to the resolution and flipped left-right with probability 1/2 (`flip`), each image on its own,
-  from the loop's seeded stream. `preprocess: none` trains on the images as prepared (flips only).
+  from the loop's seeded stream. `preprocess: none` (or `resize`) trains on the images as
+  prepared (flips only). The official `scale_width` options keep non-square images, which gankit
+  prepares square; `gankit translate --resolution` is the test-time `scale_width`.
 - `lambda_identity` defaults to 0.5 where the domains have the same channel count and to 0 where
   they differ (grey A, RGB B), where the official code refuses to start.
 
@@ -54,7 +56,8 @@ from gankit.registry import RECIPES
 #: The official load size over crop size: 286 / 256.
 LOAD_SCALE = 286 / 256
 GAN_MODES = ("lsgan", "vanilla")
-PREPROCESS = ("resize_and_crop", "none")
+#: `resize` and `none` are one thing here: the images are prepared at the resolution already.
+PREPROCESS = ("resize_and_crop", "resize", "none")
 
 
 def lr_multiplier(cur_nimg: int, total_nimg: int, decay_fraction: float) -> float:
@@ -156,7 +159,7 @@ class CycleGANRecipe(Recipe):
         beta1: float = 0.5,
         n_epochs: float = 100.0,
         n_epochs_decay: float = 100.0,
-        preprocess: Literal["resize_and_crop", "none"] = "resize_and_crop",
+        preprocess: Literal["resize_and_crop", "resize", "none"] = "resize_and_crop",
         load_size: int | None = None,
         flip: bool = True,
     ) -> None:
@@ -234,7 +237,8 @@ class CycleGANRecipe(Recipe):
 
     def augment(self, img: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """The official training transform of one domain's batch (see the module docstring)."""
-        load = img.shape[-1] if self.preprocess == "none" else self.load_size or img.shape[-1]
+        crop = self.preprocess == "resize_and_crop"
+        load = (self.load_size or img.shape[-1]) if crop else img.shape[-1]
         return random_resized_crops(img, load, self.flip, ctx.generator)
 
     def g_step(self, batch: Batch, ctx: StepContext) -> Logs:
@@ -314,6 +318,12 @@ def _check_args(args: dict[str, Any]) -> None:
     if args["gan_mode"] not in GAN_MODES:
         raise ConfigError(
             f"recipe.args.gan_mode must be one of {', '.join(GAN_MODES)}; got {args['gan_mode']!r}"
+        )
+    if str(args["preprocess"]).startswith("scale_width"):
+        raise ConfigError(
+            f"recipe.args.preprocess={args['preprocess']} keeps non-square images, but gankit "
+            "trains on square ones (centre-cropped); use resize_and_crop or none, and translate "
+            "at any width with `gankit translate --resolution`"
         )
     if args["preprocess"] not in PREPROCESS:
         raise ConfigError(
