@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import ConfigError
-from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext
+from gankit.recipes.base import Batch, Logs, Phase, Recipe, StepContext, fused_adam
 from gankit.registry import RECIPES
 
 #: The official load size over crop size: 286 / 256.
@@ -181,8 +181,8 @@ class CycleGANRecipe(Recipe):
         gens = itertools.chain(nets["G_ab"].parameters(), nets["G_ba"].parameters())
         critics = itertools.chain(nets["D_a"].parameters(), nets["D_b"].parameters())
         self._optimizers = {
-            "G": torch.optim.Adam(gens, lr=lr, betas=betas),
-            "D": torch.optim.Adam(critics, lr=lr, betas=betas),
+            "G": fused_adam(gens, lr=lr, betas=betas),
+            "D": fused_adam(critics, lr=lr, betas=betas),
         }
 
     # ------------------------------------------------------------------ defaults for the run
