@@ -148,3 +148,20 @@ def _plot_from_stats_file(tmp_path: Path, records: list[dict]) -> Path:
     out = plot_losses(stats, tmp_path / "plots" / "losses.png")
     assert out is not None
     return out
+
+
+def test_the_terms_of_each_phase_are_drawn_when_asked() -> None:
+    # CycleGAN's G logs its GAN, cycle and identity terms beside its loss; D each critic's part.
+    records = [
+        {"kimg": k, "G_main/loss": 3.0, "G_main/gan": 1.0, "G_main/cycle": 2.0,
+         "D_main/loss": 0.5, "D_main/D_a": 0.2, "D_main/D_b": 0.3, "img_per_s": 5.0}
+        for k in (0.1, 0.2)
+    ]  # fmt: skip
+    labels = [line.get_label() for line in loss_figure(records).axes[0].get_lines()]
+    assert labels == ["D_main", "G_main"]
+    lines = loss_figure(records, terms=True).axes[0].get_lines()
+    assert [line.get_label() for line in lines] == [
+        "D_main", "G_main", "D_main/D_a", "D_main/D_b", "G_main/cycle", "G_main/gan",
+    ]  # fmt: skip
+    assert [line.get_linestyle() for line in lines] == ["-", "-", "--", "--", "--", "--"]
+    assert list(lines[4].get_ydata()) == [2.0, 2.0]

@@ -35,9 +35,10 @@ def read_stats(path: str | Path) -> list[dict]:
     return records
 
 
-def plot_losses(stats_path: str | Path, out_path: str | Path) -> Path | None:
-    """Plot every `<phase>/loss` of a run's stats.jsonl against kimg; None if no data."""
-    fig = loss_figure(read_stats(stats_path))
+def plot_losses(stats_path: str | Path, out_path: str | Path, terms: bool = False) -> Path | None:
+    """Plot every `<phase>/loss` of a run's stats.jsonl against kimg (with `terms`, also each
+    other term a phase logs, e.g. CycleGAN's `G_main/cycle`); None if no data."""
+    fig = loss_figure(read_stats(stats_path), terms)
     if fig is None:
         return None
     out_path = Path(out_path)
@@ -46,20 +47,26 @@ def plot_losses(stats_path: str | Path, out_path: str | Path) -> Path | None:
     return out_path
 
 
-def loss_figure(records: list[dict]) -> Figure | None:
-    """The loss-curve figure of stats records: a line per `<phase>/loss` key, a grey vertical
-    line where the progressive stage changes (named in the title only when there is one). Not
-    attached to pyplot, like the other figures here: nothing global changes, nothing to close."""
+def loss_figure(records: list[dict], terms: bool = False) -> Figure | None:
+    """The loss-curve figure of stats records: a line per `<phase>/loss` key (with `terms`, a
+    dashed one per other `<phase>/<term>` too), a grey vertical line where the progressive stage
+    changes (named in the title only when there is one). Not attached to pyplot, like the other
+    figures here: nothing global changes, nothing to close."""
     from matplotlib.figure import Figure
 
     keys = sorted({k for r in records for k in r if k.endswith("/loss")})
     if not records or not keys:
         return None
+    phases = {k.split("/")[0] for k in keys}
+    parts = sorted(
+        {k for r in records for k in r if k.split("/")[0] in phases and k not in keys}
+    ) if terms else []  # fmt: skip
     fig = Figure(figsize=(8, 4.5), dpi=100)
     ax = fig.add_subplot()
-    for key in keys:
+    for key in keys + parts:
         pts = [(r["kimg"], r[key]) for r in records if key in r]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=key.split("/")[0], linewidth=1.2)
+        label, style = (key.split("/")[0], "-") if key in keys else (key, "--")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label, linewidth=1.2)
     changes = _stage_changes(records)
     for stage_kimg in changes:
         ax.axvline(stage_kimg, color="0.85", linewidth=0.8, zorder=0)

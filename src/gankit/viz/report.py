@@ -57,8 +57,8 @@ def write_report(
     samples = run_dir / "samples"
     from gankit.generate import translation_run
 
-    if translation_run(run_dir):
-        return [p for p in (_losses(run_dir, out), _progress(samples, out, False)) if p]
+    if translation_run(run_dir):  # each loss term too: GAN, cycle, identity, each D
+        return [p for p in (_losses(run_dir, out, terms=True), _progress(samples, out, False)) if p]
     G, kwargs, why_no_G = _load_generator(run_dir, device)
     points_run = (
         mixture is not None
@@ -93,12 +93,12 @@ def _load_generator(run_dir: Path, device: str) -> tuple[nn.Module | None, dict[
     return G, kwargs, ""
 
 
-def _losses(run_dir: Path, out: Path) -> Path | None:
+def _losses(run_dir: Path, out: Path, terms: bool = False) -> Path | None:
     stats = run_dir / "stats.jsonl"
     if not stats.is_file():
         _skip("plots/losses.png", f"no {stats}")
         return None
-    path = plot_losses(stats, out / "plots" / "losses.png")
+    path = plot_losses(stats, out / "plots" / "losses.png", terms)
     if path is None:
         _skip("plots/losses.png", f"{stats} holds no losses yet")
     return path
