@@ -57,6 +57,7 @@ slows down many times (threads wait for each other); measure with `--threads 1` 
     python benchmarks/cyclegan_speed.py --resolution 256 --rounds 3 --iters 1 --warmup 1  # 9 blocks
     python benchmarks/cyclegan_speed.py --resolution 32 --blocks 2 --iters 2 --rounds 2 --warmup 1
     python benchmarks/cyclegan_speed.py --official PATH --erik PATH --profile
+    python benchmarks/cyclegan_speed.py --device cuda --resolution 256 --iters 20 --rounds 5
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ def gankit_step(spec: dict[str, Any], workdir: Path) -> tuple[Step, dict[str, to
         "model": {"name": "auto", "arch": arch},
         "recipe": {"name": "cyclegan", "args": {"preprocess": spec["preprocess"]}},
         "data": {"name": str(data), "resolution": spec["resolution"]},
-        "train": {"out": str(workdir / "run"), "kimg": 1000.0, "batch_size": 1, "device": "cpu",
+        "train": {"out": str(workdir / "run"), "kimg": 1000.0, "batch_size": 1,
+                  "device": spec["device"],
                   "progress": False, "threads": spec["threads"]},
     }  # fmt: skip
     trainer = build_trainer(config_from_dict(config))
@@ -170,11 +172,11 @@ def gankit_step(spec: dict[str, Any], workdir: Path) -> tuple[Step, dict[str, to
     return step, {"G": trainer.nets["G_ab"], "D": trainer.nets["D_a"]}
 
 
-def fixed_reals(resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_reals(resolution: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """One image of each domain in [-1, 1], [1, 3, R, R]: the references' inputs."""
     real_A = torch.rand(1, 3, resolution, resolution) * 2 - 1
     real_B = torch.rand(1, 3, resolution, resolution) * 2 - 1
-    return real_A, real_B
+    return real_A.to(device), real_B.to(device)
 
 
 def set_requires_grad(nets: list[torch.nn.Module], flag: bool) -> None:
@@ -205,7 +207,7 @@ def official_nets(spec: dict[str, Any]) -> tuple[types.ModuleType, types.ModuleT
         "D_A": networks.define_D(3, WIDTH, "basic", 3, "instance", "normal", 0.02, []),
         "D_B": networks.define_D(3, WIDTH, "basic", 3, "instance", "normal", 0.02, []),
     }
-    return networks, image_pool, nets
+    return networks, image_pool, {k: net.to(spec["device"]) for k, net in nets.items()}
 
 
 def official_step(spec: dict[str, Any]) -> tuple[Step, dict[str, torch.nn.Module]]:
@@ -213,12 +215,12 @@ def official_step(spec: dict[str, Any]) -> tuple[Step, dict[str, torch.nn.Module
     networks, image_pool, n = official_nets(spec)
     G_A, G_B, D_A, D_B = n["G_A"], n["G_B"], n["D_A"], n["D_B"]
     pools = {"A": image_pool.ImagePool(POOL), "B": image_pool.ImagePool(POOL)}
-    criterion_gan = networks.GANLoss("lsgan")
+    criterion_gan = networks.GANLoss("lsgan").to(spec["device"])
     l1 = torch.nn.L1Loss()
     chain = itertools.chain
     opt_G = torch.optim.Adam(chain(G_A.parameters(), G_B.parameters()), lr=LR, betas=BETAS)
     opt_D = torch.optim.Adam(chain(D_A.parameters(), D_B.parameters()), lr=LR, betas=BETAS)
-    real_A, real_B = fixed_reals(spec["resolution"])
+    real_A, real_B = fixed_reals(spec["resolution"], spec["device"])
 
     def backward_D_basic(netD: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> None:
         loss_D_real = criterion_gan(netD(real), True)
@@ -274,14 +276,14 @@ def erik_step(spec: dict[str, Any]) -> tuple[Step, dict[str, torch.nn.Module]]:
     G_AB, G_BA = (models.GeneratorResNet(shape, spec["blocks"]) for _ in range(2))
     D_A, D_B = models.Discriminator(shape), models.Discriminator(shape)
     for net in (G_AB, G_BA, D_A, D_B):
-        net.apply(models.weights_init_normal)
+        net.apply(models.weights_init_normal).to(spec["device"])
     mse, l1 = torch.nn.MSELoss(), torch.nn.L1Loss()
     chain = itertools.chain
     opt_G = torch.optim.Adam(chain(G_AB.parameters(), G_BA.parameters()), lr=LR, betas=BETAS)
     opt_D_A = torch.optim.Adam(D_A.parameters(), lr=LR, betas=BETAS)
     opt_D_B = torch.optim.Adam(D_B.parameters(), lr=LR, betas=BETAS)
     buffers = {"A": utils.ReplayBuffer(), "B": utils.ReplayBuffer()}
-    real_A, real_B = fixed_reals(res)
+    real_A, real_B = fixed_reals(res, spec["device"])
     lambda_id = 5.0  # its --lambda_id default; its losses average the two directions
 
     def d_step(D: torch.nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor,
@@ -295,8 +297,8 @@ def erik_step(spec: dict[str, Any]) -> tuple[Step, dict[str, torch.nn.Module]]:
         return loss
 
     def step() -> None:
-        valid = torch.ones((1, *D_A.output_shape))
-        zeros = torch.zeros((1, *D_A.output_shape))
+        valid = torch.ones((1, *D_A.output_shape), device=real_A.device)
+        zeros = torch.zeros((1, *D_A.output_shape), device=real_A.device)
         G_AB.train()
         G_BA.train()
         opt_G.zero_grad()
@@ -318,11 +320,14 @@ def erik_step(spec: dict[str, Any]) -> tuple[Step, dict[str, torch.nn.Module]]:
 
 
 def _timed(step: Step, iters: int) -> list[float]:
-    """Seconds of each of `iters` iterations."""
+    """Seconds of each of `iters` iterations (on a GPU, to the end of its queued work)."""
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)
     seconds = []
     for _ in range(iters):
+        sync()
         t0 = time.perf_counter()
         step()
+        sync()
         seconds.append(time.perf_counter() - t0)
     return seconds
 
@@ -392,7 +397,10 @@ def serve(spec: dict[str, Any]) -> None:
                 reply({"profile": _profile(step, int(count), spec["top"])})
             else:
                 break
-    reply({"peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20})
+    peak = {"peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    if torch.cuda.is_initialized():
+        peak["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    reply(peak)
 
 
 # ---------------------------------------------------------------------------------------- parent
@@ -565,6 +573,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="residual blocks (default 9 at 256 px and up, 6 below)",
     )
     p.add_argument("--threads", type=int, default=2, help="torch threads, every implementation")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU (every implementation)")
     p.add_argument("--iters", type=int, default=5, help="timed iterations per process")
     p.add_argument("--rounds", type=int, default=4, help="alternating rounds")
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations per process")
@@ -631,7 +640,7 @@ def report(args: argparse.Namespace, times: dict, info: dict, load: dict) -> str
     sources = [source_note(i, getattr(args, i)) for i in impls if i != "gankit"]
     lines = [
         f"- command: `python {shlex.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}`",
-        f"- machine: {machine_description(args.threads, 'cpu')}",
+        f"- machine: {machine_description(args.threads, args.device)}",
         f"- date: {started:%Y-%m-%d %H:%M} UTC; load average (1/5/15 min) before: "
         f"{' / '.join(f'{x:.2f}' for x in before)}, after: {' / '.join(f'{x:.2f}' for x in after)}",
         f"- {args.resolution} px, {args.blocks} residual blocks, ngf = ndf = {WIDTH}, batch 1, "
@@ -664,7 +673,7 @@ def main(argv: list[str] | None = None) -> None:
         "resolution": args.resolution, "blocks": args.blocks, "threads": args.threads,
         "warmup": args.warmup, "preprocess": args.preprocess, "top": args.top,
         "official": str(Path(args.official).resolve()), "erik": str(Path(args.erik).resolve()),
-        "count_flops": not args.no_flops and args.warmup > 0,
+        "count_flops": not args.no_flops and args.warmup > 0, "device": args.device,
     }  # fmt: skip
     load = {"before": os.getloadavg(), "started": datetime.datetime.now(datetime.timezone.utc)}
     workers, info = start_workers(available_impls(args), base)
