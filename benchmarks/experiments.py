@@ -186,10 +186,13 @@ def train_run(
     device: str = "auto",
     amp: str = "none",
     ema_rampup: float | None = None,
+    intervals: dict[str, float] | None = None,
 ) -> Path:
     """Train `recipe` on `data` into `out`; returns the run directory.
 
     `ema_rampup` (None: the recipe's) is `train.ema_rampup`, G_ema's half-life ramp-up.
+    `intervals` sets `train.*_kimg` (e.g. one sample grid and one snapshot at the end of a quick
+    pipeline check, where each would otherwise recompute batch-norm statistics of G_ema).
 
     `resolution` trains an image dataset at another size than its own (MNIST at 32: padded).
 
@@ -242,6 +245,7 @@ def train_run(
         train_cfg["batch_size"] = batch
     if ema_rampup is not None:
         train_cfg["ema_rampup"] = ema_rampup
+    train_cfg.update(intervals or {})
     config = config_from_dict(
         {
             "recipe": {"name": recipe, "args": recipe_args or {}},

@@ -79,6 +79,11 @@ def run_one(job: Job) -> dict[str, Any]:
         model=model,
         arch=arch,
         resolution=resolution_for(recipe, model),
+        # A quick check samples and saves once, at its end: every grid and snapshot of new
+        # weights recomputes G_ema's batch-norm statistics (1,024 samples), minutes on a CPU.
+        intervals={"sample_kimg": job["kimg"], "snapshot_kimg": job["kimg"]}
+        if job["quick"]
+        else None,
     )
     scores = evaluate_run(
         run_dir,
@@ -145,6 +150,7 @@ def main(argv: list[str] | None = None) -> str:
             "kimg": 0.2 if args.quick else 1e9,  # the time budget ends the full runs
             "minutes": None if args.quick else args.minutes,
             "num": 200 if args.quick else args.num,
+            "quick": args.quick,
             "data_root": args.data_root,
             "device": args.device,
             "amp": args.amp,
