@@ -206,6 +206,10 @@ def test_resolved_defaults_follow_the_data() -> None:
     # The official 200 epochs of the larger domain (1,334 horse images in horse2zebra).
     assert CycleGANRecipe.default_length_kimg(args, _facts(images=1334), 1) == pytest.approx(266.8)
     assert CycleGANRecipe.model_defaults(args, _facts())[1] == {"n_blocks": 6}
+    # Batch 1 on each process: torchrun on 4 GPUs trains 4 images per step, none split.
+    assert CycleGANRecipe.batch_size_for(args, _facts()) == 1
+    four = DataFacts("ab", "unpaired", resolution=32, channels=3, channels_b=3, processes=4)
+    assert CycleGANRecipe.batch_size_for(args, four) == 4
 
 
 @pytest.mark.parametrize(

@@ -84,3 +84,23 @@ def test_killed_with_full_pools_then_resumed_equals_uninterrupted(
     assert grey[:, :, 0].all() and grey[:, :, 2].all() and grey[:, :, 4].all()
     assert not grey[:, :, 1].all() and not grey[:, :, 3].all()
     assert (tmp_path / "full" / "samples" / "progress.gif").exists()
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_keep_identical_replicas_with_their_own_pools(
+    data: Path, tmp_path: Path
+) -> None:
+    # Each process keeps its own pools and draws its own crops; the averaged gradients keep the
+    # nets identical. Run through torchrun with the CLI, as a user would.
+    from test_two_domain import _cli
+
+    args = _train_args(data, tmp_path / "run")
+    args[args.index("--kimg") + 1] = "0.012"
+    _cli(tmp_path, args, dump=str(tmp_path), ranks=2)
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert rank0["nimg"] == rank1["nimg"] == 12
+    assert set(rank0["nets"]) == {"G_ab", "G_ba", "D_a", "D_b"}
+    for name, weights in rank0["nets"].items():
+        for key, value in weights.items():
+            assert torch.equal(rank1["nets"][name][key], value), f"{name}.{key}"

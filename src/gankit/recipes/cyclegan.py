@@ -11,7 +11,7 @@ One iteration, as the official `optimize_parameters`:
   on a fake drawn from its image pool). The pool holds `pool_size` (50) past fakes: until full, a
   fake is stored and used; then with probability 1/2 a stored fake (uniform) is used and replaced
   by the new one, else the new one is used (the official `ImagePool.query`).
-- Adam lr 2e-4, betas (0.5, 0.999), batch 1; the learning rate constant for `n_epochs` (100)
+- Adam lr 2e-4, betas (0.5, 0.999), batch 1 (per process under torchrun); the learning rate constant for `n_epochs` (100)
   epochs, then linearly down to 0 over `n_epochs_decay` (100). gankit counts images shown: the
   default length is (n_epochs + n_epochs_decay) epochs of the larger domain (the official epoch),
   the decay starts at n_epochs / (n_epochs + n_epochs_decay) of the run, so a longer --kimg
@@ -210,6 +210,11 @@ class CycleGANRecipe(Recipe):
                 f"resolution {facts.resolution}; choose a load_size of at least {facts.resolution}"
             )
         return args
+
+    @classmethod
+    def batch_size_for(cls, args: dict[str, Any], facts: Any) -> int:
+        """One image per process: the official batch 1 on each GPU under torchrun."""
+        return max(1, facts.processes)
 
     @classmethod
     def model_defaults(cls, args: dict[str, Any], facts: Any) -> tuple[str, dict[str, Any]]:
