@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +34,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import digit_check
-from gankit.nets import build_nets
-from gankit.train.checkpoint import list_checkpoints, load_checkpoint
+from gankit.translate import load_translator
 
 INK = np.array([255.0, 170.0, 40.0])
 BACKGROUND = np.array([20.0, 40.0, 110.0])
@@ -87,17 +87,15 @@ def load_folder(folder: Path) -> np.ndarray:
     return np.stack([np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))])
 
 
-def generators(run: Path) -> tuple[torch.nn.Module, torch.nn.Module, int]:
-    """G_ab and G_ba of the run's newest checkpoint, and its image count."""
-    state = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
-    nets = build_nets(state["model"])
-    for name in ("G_ab", "G_ba"):
-        nets[name].load_state_dict(state["nets"][name])
-    return nets["G_ab"].eval(), nets["G_ba"].eval(), state["cur_nimg"]
+def generators(run: Path) -> tuple[Any, Any, float]:
+    """`gankit translate`'s translators G_ab and G_ba of the run's newest checkpoint, and the
+    kimg it holds."""
+    G_ab, G_ba = (load_translator(run, direction) for direction in ("a2b", "b2a"))
+    return G_ab, G_ba, int(G_ab.checkpoint.stem.split("-")[-1]) / 1000  # ckpt-<images>.pt
 
 
 @torch.no_grad()
-def translate(G: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+def translate(G: Any, images: np.ndarray) -> np.ndarray:
     """uint8 images ([N, H, W] grey or [N, H, W, 3]) through G -> float [N, H, W(, 3)] 0..255."""
     x = torch.from_numpy(images).float()
     x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
@@ -122,7 +120,7 @@ def digits_read(net: torch.nn.Module, grey: np.ndarray, labels: np.ndarray) -> f
 
 def score(run: Path, data: Path, cache: Path) -> dict[str, dict[str, float]]:
     """The known-answer errors and the content check of both directions (module docstring)."""
-    G_ab, G_ba, nimg = generators(run)
+    G_ab, G_ba, kimg = generators(run)
     labels = json.loads((data / "labels.json").read_text())
     a, b = load_folder(data / "testA"), load_folder(data / "testB")
     label_a, label_b = np.array(labels["testA"]), np.array(labels["testB"])
@@ -140,7 +138,7 @@ def score(run: Path, data: Path, cache: Path) -> dict[str, dict[str, float]]:
             "read": digits_read(net, fake_a, label_b),
             "read_source": digits_read(net, truth_a_of_b, label_b),
         },
-        "kimg": {"shown": nimg / 1000},
+        "kimg": {"shown": kimg},
     }
 
 

@@ -46,6 +46,7 @@ from gankit.metrics.sources import (
     load_array,
     open_samples,
 )
+from gankit.viz import to_uint8
 
 
 @dataclass
@@ -166,13 +167,11 @@ def _translation_domains(
 
 
 @torch.no_grad()
-def _translate_all(G: torch.nn.Module, images: torch.Tensor, options: EvalOptions) -> torch.Tensor:
-    """uint8 images through G, `options.batch_size` at a time, back to uint8."""
-    out = []
-    for batch in images.split(options.batch_size):
-        x = batch.to(options.device).float() / 127.5 - 1
-        out.append(((G(x) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu())
-    return torch.cat(out)
+def _translate_all(G: Any, images: torch.Tensor, options: EvalOptions) -> torch.Tensor:
+    """uint8 images through a `Translator` (which moves them to its device), `options.batch_size`
+    at a time, back to uint8."""
+    batches = images.split(options.batch_size)
+    return torch.cat([to_uint8(G(batch.float() / 127.5 - 1)).cpu() for batch in batches])
 
 
 def run_evaluate(
