@@ -13,12 +13,13 @@ THREADS ?=
 DEVICE ?=
 DEMO_FLAGS := $(if $(THREADS),--threads $(THREADS)) $(if $(DEVICE),--device $(DEVICE))
 
-.PHONY: help install test demo lint format clean
+.PHONY: help install test browser-deps demo lint format clean
 
 help:
 	@echo "make install  create .venv and install gankit (TORCH_INDEX=https://download.pytorch.org/whl/cpu: CPU-only PyTorch)"
 	@echo "make demo     install, then train ProGAN 4x4 -> 32x32 on the digits (about 5 min on 2 CPU cores; THREADS=N, DEVICE=cuda)"
-	@echo "make test     install with the test extras, then run the test suite"
+	@echo "make test     install with the test extras, then run the test suite (after browser-deps)"
+	@echo "make browser-deps  install Debian's chromium for the browser tests (as root, if missing; never fails)"
 	@echo "make lint     ruff check and format check"
 
 $(BIN)/python:
@@ -37,8 +38,24 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 # Fails on any test failure and on "no tests collected" (pytest exit code 5).
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q --durations=15
+
+# The browser tests of `gankit explore` (tests/explore/test_explore_browser.py) drive Debian's
+# chromium through Playwright (never `playwright install`). Installs it with apt-get when running as
+# root and it is missing; otherwise says why and carries on: those tests then skip, `make test` goes on.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "browser-deps: chromium found at $$(command -v chromium)"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "browser-deps: chromium missing and not root; the browser tests will skip (as root: apt-get install chromium)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser-deps: chromium missing and no apt-get; the browser tests will skip (install chromium and put it on PATH)"; \
+	else \
+		echo "browser-deps: installing Debian's chromium with apt-get"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+			|| echo "browser-deps: apt-get could not install chromium; the browser tests will skip"; \
+	fi
 
 demo: $(VENV)/.installed
 	@rm -rf runs/demo
