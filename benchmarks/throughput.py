@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -75,6 +76,7 @@ class BenchConfig:
     count_flops: bool = True
     rosinality: str = ""
     winograd: str = "auto"  # gankit's CPU NNPACK path: "auto" (by the CPU), "on" or "off"
+    fused_scale: bool = True  # gankit's default; False computes rosinality's (unfused) layers
 
     @property
     def label(self) -> str:
@@ -86,6 +88,8 @@ class BenchConfig:
             extras.append("channels_last")
         if self.winograd != "auto":
             extras.append(f"winograd-{self.winograd}")
+        if not self.fused_scale:
+            extras.append("unfused")
         return f"{self.impl} {self.width} {self.stage} {self.device} {'+'.join(extras)}"
 
 
@@ -130,7 +134,14 @@ def gankit_step(cfg: BenchConfig, device: torch.device, workdir: Path) -> Callab
         0, 256, (8 * cfg.batch, IMG_CHANNELS, FULL_RESOLUTION, FULL_RESOLUTION), dtype=np.uint8
     )
     dataset = ArrayDataset(images, name="synthetic")
-    nets = build(FULL_RESOLUTION, IMG_CHANNELS, z_dim=Z_DIM, channel_base=base, channel_max=cmax)
+    nets = build(
+        FULL_RESOLUTION,
+        IMG_CHANNELS,
+        z_dim=Z_DIM,
+        channel_base=base,
+        channel_max=cmax,
+        fused_scale=cfg.fused_scale,
+    )
     recipe = ProGANRecipe(nets, cfg.batch, batch_sizes={})
     # The same order as gankit.train.run: recipe (optimizers) first, then device and memory format.
     nets.to(device)
@@ -450,6 +461,7 @@ def format_table(results: list[dict[str, Any]], peak_gflops: float, device: str)
         prec += " compile" if cfg["compile"] else ""
         prec += " channels_last" if cfg["channels_last"] else ""
         prec += f" winograd-{cfg['winograd']}" if cfg.get("winograd", "auto") != "auto" else ""
+        prec += " unfused" if not cfg.get("fused_scale", True) else ""
         head = f"| {cfg['width']} | {cfg['stage']} | {cfg['impl']} | {prec} "
         if "error" in r:
             lines.append(head + f"| failed: {r['error'][:160]} | | | | | | | |")
@@ -492,6 +504,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="comma list of auto,on,off: gankit's CPU NNPACK path for 3x3 convolutions "
         "(auto: on AVX2 CPUs for >= 256 channels, off with AVX-512; on: every shape it takes)",
+    )
+    p.add_argument(
+        "--fused-scale",
+        default="on",
+        help="comma list of on,off: gankit's ProGAN with the official fused resampling convs "
+        "(on, its default) or the separate layers rosinality's port computes (off)",
     )
     p.add_argument(
         "--omp-wait-policy",
@@ -555,6 +573,9 @@ def main(argv: list[str] | None = None) -> None:
     winograds = args.winograd.split(",")
     if set(winograds) - {"auto", "on", "off"}:
         sys.exit(f"--winograd: {args.winograd!r}; give a comma list of auto, on, off")
+    fusings = args.fused_scale.split(",")
+    if set(fusings) - {"on", "off"}:
+        sys.exit(f"--fused-scale: {args.fused_scale!r}; give a comma list of on, off")
     common = dict(
         device=args.device,
         threads=args.threads,
@@ -572,10 +593,9 @@ def main(argv: list[str] | None = None) -> None:
                     BenchConfig("rosinality", stage, width, rosinality=args.rosinality, **common)
                 )
             for amp in amps:
-                for wino in winograds:
-                    configs.append(
-                        BenchConfig("gankit", stage, width, amp=amp, winograd=wino, **common)
-                    )
+                for wino, fused in itertools.product(winograds, fusings):
+                    options = dict(amp=amp, winograd=wino, fused_scale=fused == "on")
+                    configs.append(BenchConfig("gankit", stage, width, **options, **common))
                 if args.channels_last:
                     configs.append(
                         BenchConfig("gankit", stage, width, amp=amp, channels_last=True, **common)

@@ -29,13 +29,19 @@ def model_spec(name: str, arch: dict[str, Any], facts: Any, c_dim: int) -> dict[
 
 
 def build_nets(spec: dict[str, Any]) -> nn.ModuleDict:
-    """Networks from a model spec (see `model_spec`)."""
-    builder = MODELS.get(spec["name"])
+    """Networks from a model spec (see `model_spec`); a spec saved before an arch argument
+    existed gets the value that rebuilds its networks (`Entry.earlier_arch`)."""
+    entry = MODELS.entry(spec["name"])
+    builder = entry.fn
     extra = {}
     if "img_channels_b" in spec and "img_channels_b" in inspect.signature(builder).parameters:
         extra["img_channels_b"] = spec["img_channels_b"]
     return builder(
-        spec["img_resolution"], spec["img_channels"], spec["c_dim"], **extra, **spec["arch"]
+        spec["img_resolution"],
+        spec["img_channels"],
+        spec["c_dim"],
+        **extra,
+        **entry.with_earlier_arch(spec["arch"]),
     )
 
 

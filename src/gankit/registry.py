@@ -46,6 +46,13 @@ class Entry(Generic[T]):
     labels: bool = False
     #: The range of a model's images (its G ends in tanh: [-1, 1]); None where unbounded.
     output_range: tuple[float, float] | None = (-1.0, 1.0)
+    #: Arch arguments added after runs were saved without them, each with the value that
+    #: rebuilds those runs' networks (`with_earlier_arch`); new runs get the builder's default.
+    earlier_arch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def with_earlier_arch(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """A saved arch completed with `earlier_arch` for the keys it was saved without."""
+        return {**self.earlier_arch, **arch}
 
 
 class Registry(Generic[T]):
@@ -65,6 +72,7 @@ class Registry(Generic[T]):
         small_arch: Mapping[str, Any] | None = None,
         labels: bool = False,
         output_range: tuple[float, float] | None = (-1.0, 1.0),
+        earlier_arch: Mapping[str, Any] | None = None,
     ) -> Callable[[T], T]:
         """Decorator that registers `fn` under `name` (first docstring line as description),
         with the facts its generated tests use (see `Entry`)."""
@@ -90,6 +98,7 @@ class Registry(Generic[T]):
                 small_arch=MappingProxyType(dict(small_arch or {})),
                 labels=labels,
                 output_range=output_range,
+                earlier_arch=MappingProxyType(dict(earlier_arch or {})),
             )
             return fn
 

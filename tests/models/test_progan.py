@@ -81,3 +81,44 @@ def test_shapes_ranges_and_errors_at_every_stage() -> None:
         nets["D"](torch.randn(2, 1, 32, 32))
     with pytest.raises(ValueError, match="not one of"):
         nets["G"](torch.randn(2, 8), resolution=32)
+
+
+def test_fused_generator_computes_the_unfused_one() -> None:
+    """The official fused upsample + conv is the same function as the separate layers."""
+    fused = tiny(16)
+    torch.manual_seed(0)
+    plain = progan.build(16, 3, channel_base=128, channel_max=16, z_dim=8, fused_scale=False)
+    plain.load_state_dict(fused.state_dict())
+    z = torch.randn(4, 8)
+    for res, alpha in [(8, 0.3), (16, 1.0)]:
+        torch.testing.assert_close(
+            fused["G"](z, resolution=res, alpha=alpha), plain["G"](z, resolution=res, alpha=alpha)
+        )
+
+
+def test_fused_discriminator_pools_before_bias_and_activation_as_the_official_code() -> None:
+    """D's official fused layer: lrelu(avgpool(conv(x)) + b); unfused: avgpool(lrelu(conv(x) + b))."""
+    torch.manual_seed(0)
+    nets = progan.build(8, 3, channel_base=64, channel_max=4, z_dim=8)
+    block = nets["D"].blocks[1]
+    with torch.no_grad():
+        block.conv1.bias.normal_()  # zero at init; a bias tells the two orders apart
+    x = torch.randn(2, 4, 8, 8)
+    w, b = block.conv1.scaled()
+    h = F.leaky_relu(block.conv0(x), 0.2)
+    official = F.leaky_relu(F.avg_pool2d(F.conv2d(h, w, padding=1), 2) + b[:, None, None], 0.2)
+    torch.testing.assert_close(block(x), official)
+    block.fused = False
+    unfused = F.avg_pool2d(F.leaky_relu(F.conv2d(h, w, b, padding=1), 0.2), 2)
+    torch.testing.assert_close(block(x), unfused)
+    assert not torch.allclose(official, unfused, atol=1e-3)
+
+
+def test_checkpoints_saved_before_fused_scale_rebuild_the_unfused_networks() -> None:
+    from gankit.nets import build_nets
+
+    spec = {"name": "progan", "img_resolution": 8, "img_channels": 3, "c_dim": 0,
+            "arch": {"z_dim": 8, "channel_base": 64, "channel_max": 4}}  # fmt: skip
+    assert not build_nets(spec)["D"].blocks[1].fused
+    spec["arch"]["fused_scale"] = True
+    assert build_nets(spec)["D"].blocks[1].fused

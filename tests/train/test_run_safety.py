@@ -370,3 +370,19 @@ def test_a_read_only_output_folder_is_one_line_for_generate_and_plot(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "permission denied; choose a folder you can write to" in err
+
+
+def test_progan_runs_saved_before_fused_scale_resume_with_their_unfused_layers(
+    tmp_path: Path,
+) -> None:
+    from gankit.config import Config, config_to_dict
+    from gankit.train.resume import load_run_config
+
+    saved = config_to_dict(Config())
+    saved["train"].update(kimg=20.0, batch_size=16)
+    saved["model"].update(name="progan", arch={"channel_base": 64, "channel_max": 4})
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert load_run_config(tmp_path, {}).model.arch["fused_scale"] is False
+    saved["model"]["arch"]["fused_scale"] = True
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert load_run_config(tmp_path, {}).model.arch["fused_scale"] is True

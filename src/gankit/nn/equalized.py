@@ -314,8 +314,12 @@ class EqualConv2d(nn.Module):
         self.bias_scale = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv2d_same(x, *self.scaled(), self.padding)
+
+    def scaled(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The weight and bias as applied: times the He constant and the lr multiplier."""
         bias = None if self.bias is None else self.bias * self.bias_scale
-        return conv2d_same(x, self.weight * self.weight_scale, bias, self.padding)
+        return self.weight * self.weight_scale, bias
 
     def extra_repr(self) -> str:
         return (

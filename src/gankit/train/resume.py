@@ -17,6 +17,7 @@ from gankit.config import (
     merge,
 )
 from gankit.errors import CheckpointError, ConfigError
+from gankit.registry import MODELS
 from gankit.train import checkpoint as ckpt
 from gankit.train.resolve import DEFAULT_INTERVALS, default_interval, nice
 
@@ -76,7 +77,17 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
     check_resume_overrides(saved, overrides)
     if "ema_rampup" not in saved["train"]:  # made before the ramp-up: keep its averaging
         saved = merge(saved, {"train": {"ema_rampup": 0.0}})
+    saved = _with_earlier_arch(saved)
     return config_from_dict(merge_overrides(saved, overrides))
+
+
+def _with_earlier_arch(saved: dict[str, Any]) -> dict[str, Any]:
+    """The saved config with the arch arguments its model gained since, at the values that
+    rebuild its networks (e.g. ProGAN's `fused_scale: false`)."""
+    name, arch = saved["model"].get("name"), saved["model"].get("arch") or {}
+    if not isinstance(name, str) or name not in MODELS:
+        return saved  # "auto" or unknown: resolved (or refused) later, as for a new run
+    return merge(saved, {"model": {"arch": MODELS.entry(name).with_earlier_arch(arch)}})
 
 
 def load_saved_config(path: Path) -> dict[str, Any]:
