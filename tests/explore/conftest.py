@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_runs import TINY_STYLEGAN2  # tests/ is on sys.path (tests/conftest.py's folder)
-from two_domain import write_unpaired_folder
 
+from fake_runs import TINY_STYLEGAN2  # tests/ is on sys.path (tests/conftest.py's folder)
 from gankit.cli import main
+from two_domain import write_unpaired_folder
 
 #: Flags every tiny run shares: CPU, one thread, no progress bar, no data workers.
 COMMON = ["--device", "cpu", "--threads", "1", "--no-progress", "--workers", "0"]
