@@ -238,6 +238,15 @@ class Recipe:
         return None
 
 
+def apply_settings(
+    optimizers: dict[str, torch.optim.Optimizer], settings: dict[str, dict[str, float]]
+) -> None:
+    """Set each optimizer's hyperparameters (`Recipe.optimizer_settings`) on all its param groups."""
+    for key, values in settings.items():
+        for group in optimizers[key].param_groups:
+            group.update(values)
+
+
 def check_phases(
     phases: list[Phase], optimizers: dict[str, torch.optim.Optimizer]
 ) -> dict[str, list[torch.Tensor]]:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit.errors import TrainingDivergedError
 from gankit.train import checkpoint as ckpt
 
 
@@ -65,3 +66,12 @@ def divergence_message(
         f"training diverged at {cur_nimg / 1000:g} kimg (stage {stage_key}): "
         f"{', '.join(bad)}; {then}"
     )
+
+
+def raise_divergence(
+    log: Any, bad: list[str], run_dir: Path, cur_nimg: int, stage_key: str, amp: str
+) -> None:
+    """Log the divergence (`divergence_message`) to the run log only, then raise it."""
+    message = divergence_message(bad, run_dir, cur_nimg, stage_key, amp)
+    log.info(f"error: {message}", echo=False)
+    raise TrainingDivergedError(message)

@@ -19,9 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from gankit.errors import TrainingDivergedError
 from gankit.nets import sampling_net
-from gankit.recipes.base import Phase, Recipe, Stage, StepContext, check_phases
+from gankit.recipes.base import Phase, Recipe, Stage, StepContext, apply_settings, check_phases
 from gankit.train import checkpoint as ckpt
 from gankit.train import health
 from gankit.train.batches import RealsOnDevice, accumulation_rounds, make_loader
@@ -31,7 +30,7 @@ from gankit.train.logging import RunLogger
 from gankit.train.options import LoopOptions
 from gankit.train.pictures import RunPictures, own_rng
 from gankit.train.signals import graceful_interrupt
-from gankit.train.ticks import TickStats, progress_bar, status_line
+from gankit.train.ticks import TickStats, crossed, progress_bar, status_line
 from gankit.viz.previews import preview_for
 
 Evaluator = Callable[[nn.Module, dict[str, Any]], dict[str, float]]
@@ -78,10 +77,6 @@ class Trainer:
     def all_nets(self) -> dict[str, nn.Module]:
         """The trained nets and their averages, by name (what previews and snapshots see)."""
         return {**dict(self.nets.items()), **self.averages.nets}
-
-    def note(self, message: str) -> None:
-        """A line for the run log (the signal handlers' messages)."""
-        self.log.info(message)
 
     # ------------------------------------------------------------------ checkpoint state
 
@@ -142,7 +137,8 @@ class Trainer:
                         f"{self.cur_nimg / 1000:g} kimg; stopping (resume with --resume)"
                     )
                 bar.update((self.cur_nimg - prev_nimg) / 1000)
-                if self._crossed(prev_nimg, self.opt.tick_kimg) or self.cur_nimg >= total_nimg:
+                tick_due = crossed(prev_nimg, self.cur_nimg, self.opt.tick_kimg)
+                if tick_due or self.cur_nimg >= total_nimg:
                     self._tick(bar)
                 self._periodic(prev_nimg, total_nimg)
             if self.tick_logs:  # stopped early (time limit, Ctrl-C): log the partial tick too
@@ -163,9 +159,7 @@ class Trainer:
         self.stage = stage  # alpha moves within a stage: logs, grids and snapshots use the latest
         batch = self.to_device(next(self.loader_iter))
         total_nimg = round(self.opt.total_kimg * 1000)
-        for key, settings in self.recipe.optimizer_settings(self.cur_nimg, total_nimg).items():
-            for group in self.optimizers[key].param_groups:
-                group.update(settings)
+        apply_settings(self.optimizers, self.recipe.optimizer_settings(self.cur_nimg, total_nimg))
         ctx = StepContext(
             nets=self.step_nets, stage=stage, batch_size=stage.batch_size // self.dist.world_size,
             device=self.device, generator=self.generator, cur_nimg=self.cur_nimg,
@@ -228,18 +222,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ ticks and outputs
 
-    def _crossed(self, prev_nimg: int, kimg: float) -> bool:
-        step = round(kimg * 1000)
-        return step > 0 and self.cur_nimg // step > prev_nimg // step
-
     def _periodic(self, prev_nimg: int, total_nimg: int) -> None:
         if self.cur_nimg >= total_nimg or self.stop_requested:
             return  # `_finish` writes the last ones
-        if self._crossed(prev_nimg, self.opt.sample_kimg):
+        if crossed(prev_nimg, self.cur_nimg, self.opt.sample_kimg):
             self._save_preview(f"{self.preview.prefix}-{self.cur_nimg:012d}.png", upscale=True)
-        if self.evaluate and self._crossed(prev_nimg, self.opt.metrics_kimg):
+        if self.evaluate and crossed(prev_nimg, self.cur_nimg, self.opt.metrics_kimg):
             self._run_metrics()
-        if self._crossed(prev_nimg, self.opt.snapshot_kimg):
+        if crossed(prev_nimg, self.cur_nimg, self.opt.snapshot_kimg):
             self._snapshot()
 
     def _tick(self, bar: tqdm) -> None:
@@ -254,11 +244,8 @@ class Trainer:
         self.ticks.restart(self.cur_nimg)
 
     def _diverged(self, bad: list[str]) -> None:
-        """Log and raise the divergence: what is not finite, and what to do next."""
         key = self.stage.key if self.stage else "?"
-        message = health.divergence_message(bad, self.run_dir, self.cur_nimg, key, self.opt.amp)
-        self.log.info(f"error: {message}", echo=False)
-        raise TrainingDivergedError(message)
+        health.raise_divergence(self.log, bad, self.run_dir, self.cur_nimg, key, self.opt.amp)
 
     def _run_metrics(self) -> None:
         # Rank 0 evaluates; the others wait, so every rank resumes training together.

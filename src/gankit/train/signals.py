@@ -85,7 +85,7 @@ class graceful_interrupt:
         if self.trainer.stop_requested:
             return
         self.trainer.stop_requested = True
-        self.trainer.note(f"{why}: finishing this iteration and writing a snapshot ({then})")
+        self.trainer.log.info(f"{why}: finishing this iteration and writing a snapshot ({then})")
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self.previous.items():

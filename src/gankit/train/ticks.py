@@ -80,3 +80,9 @@ def peak_memory_gb(device: torch.device) -> float:
 
     # ru_maxrss is in KiB on Linux.
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+
+
+def crossed(prev_nimg: int, cur_nimg: int, kimg: float) -> bool:
+    """Whether going from `prev_nimg` to `cur_nimg` images passed a multiple of `kimg` (0: never)."""
+    step = round(kimg * 1000)
+    return step > 0 and cur_nimg // step > prev_nimg // step
