@@ -315,3 +315,158 @@ def test_bad_stylegan2_options_are_one_line_errors(
     assert gen(str(sg2_run), *args, "--out", str(tmp_path / "x.npy")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+# ------------------------------------------------ one sample per seed, stages, saved ws
+
+
+def first_sample(run: Path, out: Path, seed: int, *args: str) -> np.ndarray:
+    """Sample 0 of `gankit generate RUN --seed SEED --num 1 ARGS`."""
+    return sample(run, out, "--seed", str(seed), "--num", "1", *args)[0]
+
+
+def test_seeds_give_each_seed_the_first_sample_of_its_own_seed(
+    sg2_run: Path, cond_run: FakeRun, tmp_path: Path
+) -> None:
+    pg, _ = hand_made_run(tmp_path / "pg", "progan", z_dim=4, channel_base=16, channel_max=4)
+    cases = [(sg2_run, ("--trunc", "0.6")), (pg, ()), (cond_run.path, ("--class", "3"))]
+    for run, args in cases:
+        picked = sample(run, tmp_path / "s.npy", "--seeds", "7,2,30-31", *args)
+        assert picked.shape[0] == 4
+        for k, seed in enumerate([7, 2, 30, 31]):
+            single = first_sample(run, tmp_path / "one.npy", seed, *args)
+            np.testing.assert_array_equal(picked[k], single, err_msg=f"{run.name} seed {seed}")
+    # StyleGAN2: consecutive seeds are the official --seeds, the same as --seed/--num.
+    np.testing.assert_array_equal(
+        sample(sg2_run, tmp_path / "a.npy", "--seeds", "600-602"),
+        sample(sg2_run, tmp_path / "b.npy", "--seed", "600", "--num", "3"),
+    )
+
+
+def test_random_noise_is_seeded_per_seed(tmp_path: Path) -> None:
+    run, _ = hand_made_run(tmp_path / "sg2", "stylegan2", **SMALL_STYLEGAN2)
+    args = ("--noise-mode", "random", "--trunc", "0.8")
+    picked = sample(run, tmp_path / "s.npy", "--seeds", "4,9", *args)
+    for k, seed in enumerate([4, 9]):
+        np.testing.assert_array_equal(picked[k], first_sample(run, tmp_path / "o.npy", seed, *args))
+
+
+def test_sample_from_a_loaded_generator_is_the_command(sg2_run: Path, tmp_path: Path) -> None:
+    from gankit.generate import load_generator
+    from gankit.generate import sample as sample_seeds
+
+    G, sampling, spec = load_generator(sg2_run, "cpu")
+    got = sample_seeds(G, spec, sampling, seeds=[11, 3], truncation_psi=0.5)
+    assert got.values.shape == (2, 1, 8, 8)
+    for k, seed in enumerate([11, 3]):
+        single = first_sample(sg2_run, tmp_path / "o.npy", seed, "--trunc", "0.5")
+        np.testing.assert_array_equal(got.values[k].numpy(), single)
+
+
+@pytest.fixture
+def growing_progan(tmp_path: Path) -> tuple[Path, nn.Module]:
+    """A 16 px ProGAN checkpoint recorded halfway through the 8 px fade-in."""
+    run, G = hand_made_run(tmp_path / "pg", "progan", z_dim=4, channel_base=16, channel_max=4)
+    path = next((run / "checkpoints").iterdir())
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    state["sampling"] = {"resolution": 8, "alpha": 0.5}
+    torch.save(state, path)
+    return run, G
+
+
+def test_stage_renders_earlier_stages_of_a_growing_run(
+    growing_progan: tuple[Path, nn.Module], tmp_path: Path
+) -> None:
+    run, G = growing_progan
+    default = sample(run, tmp_path / "d.npy", "--num", "3")
+    assert default.shape == (3, 1, 8, 8)
+    z = torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for stage, (res, alpha) in {"8": (8, 0.5), "8:0.25": (8, 0.25), "4": (4, 1.0)}.items():
+            got = sample(run, tmp_path / "s.npy", "--num", "3", "--stage", stage)
+            expected = to_uint8(G(z, resolution=res, alpha=alpha)).numpy()
+            np.testing.assert_array_equal(got, expected, err_msg=stage)
+    np.testing.assert_array_equal(
+        sample(run, tmp_path / "e.npy", "--num", "3", "--stage", "8"), default
+    )
+    # Alpha 0 is the faded branch: the 4 px image, nearest-upsampled.
+    faded = sample(run, tmp_path / "f.npy", "--num", "3", "--stage", "8:0")
+    small = sample(run, tmp_path / "g.npy", "--num", "3", "--stage", "4:1")
+    np.testing.assert_array_equal(faded, small.repeat(2, axis=2).repeat(2, axis=3))
+    assert not np.array_equal(faded, default)
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        ("16", "has been trained at 4, 8 px (it is at 8 px, alpha 0.5)"),
+        ("5", "has been trained at 4, 8 px"),
+        ("8:0.7", "faded 8 px in only to alpha 0.5; choose an alpha in 0 .. 0.5"),
+        ("4:1.5", "the fade-in alpha lies in 0 .. 1"),
+        ("4:-0.1", "the fade-in alpha lies in 0 .. 1"),
+        ("eight", "give a resolution, optionally with a fade-in alpha"),
+    ],
+)
+def test_bad_stages_are_one_line_errors(
+    growing_progan: tuple[Path, nn.Module],
+    tmp_path: Path,
+    stage: str,
+    message: str,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    run, _ = growing_progan
+    assert gen(str(run), "--stage", stage, "--out", str(tmp_path / "x.png")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_stage_on_a_run_that_does_not_grow_is_an_error(
+    sg2_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert gen(str(sg2_run), "--stage", "8", "--out", str(tmp_path / "x.png")) == 2
+    assert "stages exist for progressive runs (progan, stylegan)" in capsys.readouterr().err
+
+
+def seed_ws(G: nn.Module, seeds: list[int]) -> np.ndarray:
+    """The untruncated ws `[N, num_ws, w_dim]` of seeds, as `gankit project` would save them."""
+    with torch.no_grad():
+        return G.mapping(seed_latents(G.z_dim, seeds), None).numpy()
+
+
+@pytest.mark.parametrize("psi", ["1", "0.5"])
+def test_saved_ws_render_as_their_seeds(
+    sg2_run: Path, sg2_G: nn.Module, tmp_path: Path, psi: str
+) -> None:
+    np.save(tmp_path / "w.npy", seed_ws(sg2_G, [5])[0])  # projected_w.npy: [num_ws, w_dim]
+    got = sample(sg2_run, tmp_path / "a.npy", "--ws", str(tmp_path / "w.npy"), "--trunc", psi)
+    np.testing.assert_array_equal(
+        got[0], first_sample(sg2_run, tmp_path / "o.npy", 5, "--trunc", psi)
+    )
+    np.save(tmp_path / "ws.npy", seed_ws(sg2_G, [5, 6, 7]))  # [N, num_ws, w_dim]
+    args = ("--trunc", psi, "--trunc-cutoff", "2")
+    got = sample(sg2_run, tmp_path / "b.npy", "--ws", str(tmp_path / "ws.npy"), *args)
+    np.testing.assert_array_equal(got, sample(sg2_run, tmp_path / "c.npy", "--seeds", "5-7", *args))
+
+
+def test_bad_ws_files_are_one_line_errors(
+    sg2_run: Path, sg2_G: nn.Module, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    np.save(tmp_path / "wide.npy", np.zeros((4, 5), np.float32))
+    (tmp_path / "text.npy").write_text("not an array")
+    np.save(tmp_path / "ok.npy", seed_ws(sg2_G, [1])[0])
+    pg, _ = hand_made_run(tmp_path / "pg", "progan", z_dim=4, channel_base=16, channel_max=4)
+    cases = [
+        (sg2_run, ["--ws", str(tmp_path / "wide.npy")], "takes float ws [num_ws, w_dim] = [4, 4]"),
+        (sg2_run, ["--ws", str(tmp_path / "text.npy")], "is not a .npy array file"),
+        (sg2_run, ["--ws", str(tmp_path / "none.npy")], "no such file"),
+        (sg2_run, ["--ws", str(tmp_path / "ok.npy"), "--num", "2"], "leave out --num"),
+        (sg2_run, ["--ws", str(tmp_path / "ok.npy"), "--seeds", "1"], "give one"),
+        (sg2_run, ["--seeds", "1,2", "--seed", "3"], "--seed with --seeds"),
+        (pg, ["--ws", str(tmp_path / "ok.npy")], "'progan', which has no mapping network"),
+    ]
+    for run, args, message in cases:
+        assert gen(str(run), *args, "--out", str(tmp_path / "x.png")) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (args, err)
+    assert not (tmp_path / "x.png").exists()

@@ -234,3 +234,41 @@ def test_an_unconditional_run_refuses_classes(
     args = [str(sg2_run), "--rows", "1", "--cols", "2", "--out", str(tmp_path / "m.npy")]
     assert mix(*args, "--col-classes", "1") == 2
     assert "--col-classes: this run's generator is unconditional" in one_line_error(capsys)
+
+
+def test_rows_from_saved_ws_mix_as_their_seeds(
+    sg2_run: Path, sg2_G: nn.Module, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from gankit.generate import seed_latents
+
+    with torch.no_grad():  # untruncated ws, as `gankit project` saves them
+        ws = sg2_G.mapping(seed_latents(sg2_G.z_dim, [85, 100]), None).numpy()
+    np.save(tmp_path / "one.npy", ws[0])
+    np.save(tmp_path / "two.npy", ws)
+    common = [str(sg2_run), "--cols", "5,6", "--styles", "coarse", "--trunc", "0.7"]
+    assert mix(*common, "--rows", "85,100", "--out", str(tmp_path / "seeds.npy")) == 0
+    assert (
+        mix(*common, "--row-ws", str(tmp_path / "two.npy"), "--out", str(tmp_path / "w.npy")) == 0
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "w.npy"), np.load(tmp_path / "seeds.npy"))
+    assert "2 row ws and 2 column seeds" in capsys.readouterr().out
+    assert (
+        mix(*common, "--row-ws", str(tmp_path / "one.npy"), "--out", str(tmp_path / "d") + "/") == 0
+    )
+    assert (tmp_path / "d" / "w0-5.png").is_file() and (tmp_path / "d" / "w0-w0.png").is_file()
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "d" / "w0-6.png")),
+        np.load(tmp_path / "seeds.npy")[1, 2, 0],
+    )
+    for args, message in [
+        (
+            ["--rows", "1", "--row-ws", str(tmp_path / "one.npy")],
+            "or as saved ws (--row-ws FILE.npy)",
+        ),
+        ([], "or as saved ws (--row-ws FILE.npy)"),
+    ]:
+        assert mix(str(sg2_run), "--cols", "5", *args) == 2
+        assert message in one_line_error(capsys)
+    np.save(tmp_path / "bad.npy", np.zeros((3, 4), np.float32))
+    assert mix(str(sg2_run), "--cols", "5", "--row-ws", str(tmp_path / "bad.npy")) == 2
+    assert "[num_ws, w_dim] = [4, 4]" in one_line_error(capsys)

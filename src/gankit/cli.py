@@ -490,6 +490,21 @@ ws (StyleGAN runs default to the official 0.7 on the first 8; --trunc 1 turns it
 error on a generator without a mapping network.
 
   gankit generate runs/sg2-faces --seed 600 --num 6 --trunc 0.7 --out faces/
+
+--seeds 3,17,40-43 draws one sample per seed: sample k is sample 0 of --seed SEEDS[k] --num 1
+for any family (random noise is seeded per seed), so a chosen set of seeds (the grid of
+`gankit explore`) is one command. --ws FILE.npy renders saved StyleGAN2/StyleGAN latents, e.g.
+`gankit project`'s projected_w.npy (float32 [num_ws, w_dim], or [N, num_ws, w_dim]), through the
+synthesis network; --trunc/--trunc-cutoff pull them towards w_avg as they do seeds' ws (no
+truncation unless given), --noise-mode as for seeds.
+
+Progressive runs (ProGAN, StyleGAN) render at the stage the checkpoint reached; --stage RES or
+RES:ALPHA renders an earlier one (a resolution it has trained, alpha 0..1 of its fade-in; alone,
+RES is fully faded in, or the checkpoint's alpha at its own resolution).
+
+  gankit generate runs/sg2-faces --seeds 85,100,75 --trunc 0.7 --out picked.png
+  gankit generate runs/sg2-faces --ws proj/me/projected_w.npy --trunc 0.8 --out me.png
+  gankit generate runs/progan-faces --stage 16:0.5 --num 16 --out half-faded-16px.png
 """
 
 
@@ -507,7 +522,18 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="number of samples (default 64 images, or 2,500 points for a 2-D point run)",
     )
-    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--seed", type=int, help="latent seed (default 0)")
+    p.add_argument(
+        "--seeds",
+        metavar="LIST",
+        help="one sample per seed: a list 3,17,40 or a range 600-605 (instead of --seed/--num)",
+    )
+    p.add_argument(
+        "--ws",
+        metavar="FILE.npy",
+        help="StyleGAN2/StyleGAN: render these saved ws (gankit project's projected_w.npy, "
+        "[num_ws, w_dim] or [N, num_ws, w_dim]) instead of seeds",
+    )
     p.add_argument(
         "--class",
         dest="class_index",
@@ -515,6 +541,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         metavar="K",
         help="conditional runs: every sample of class K (0 <= K < number of classes)",
     )
+    _add_stage_option(p)
     p.add_argument(
         "--out", default="samples.png", help="grid.png, DIR/ or samples.npy (default samples.png)"
     )
@@ -522,6 +549,16 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     _add_style_options(p)
     p.set_defaults(handler=_cmd_generate)
+
+
+def _add_stage_option(p: argparse.ArgumentParser) -> None:
+    """`--stage RES[:ALPHA]` of progressive runs, shared by `generate` and `style-mix`."""
+    p.add_argument(
+        "--stage",
+        metavar="RES[:ALPHA]",
+        help="ProGAN and StyleGAN runs: render this earlier stage of growing, e.g. 8 or 8:0.5 "
+        "(default: the checkpoint's stage)",
+    )
 
 
 def _add_style_options(p: argparse.ArgumentParser) -> None:
@@ -549,22 +586,28 @@ def _add_style_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from gankit.generate import generate, labels_path, write_samples
+    from gankit.generate import generate, labels_path, parse_stage, write_samples
+    from gankit.stylemix import parse_seeds
 
     if args.num is not None and args.num < 1:
         raise GankitError(f"--num must be at least 1; got {args.num}")
     if args.batch < 1:
         raise GankitError(f"--batch must be at least 1; got {args.batch}")
+    if args.seeds is not None and args.seed is not None:
+        raise GankitError("--seed with --seeds: give the seeds as one or the other")
     samples = generate(
         args.target,
         num=args.num,
-        seed=args.seed,
+        seed=0 if args.seed is None else args.seed,
+        seeds=None if args.seeds is None else parse_seeds(args.seeds, "--seeds"),
+        ws=args.ws,
         batch=args.batch,
         device=args.device,
         class_index=args.class_index,
         truncation_psi=args.truncation_psi,
         truncation_cutoff=args.truncation_cutoff,
         noise_mode=args.noise_mode,
+        stage=None if args.stage is None else parse_stage(args.stage),
     )
     path = write_samples(samples, args.out)
     num = len(samples)
@@ -700,6 +743,12 @@ e.g. coarse,5. Default: the official 0-6, cut to the model's layers.
 SEED-SEED.png) and grid.png; --out mix.npy the uint8 array [R+1, K+1, C, H, W] laid out like the
 picture (cell [0, 0] black).
 
+--row-ws FILE.npy takes the rows from saved ws instead of seeds (gankit project's
+projected_w.npy, [num_ws, w_dim], or [N, num_ws, w_dim] for N rows; truncated like the seeds'
+ws; files name them w0, w1, ...). --stage renders an earlier stage of a StyleGAN run still
+growing, as in `gankit generate`.
+
+  gankit style-mix runs/sg2-faces --row-ws proj/me/projected_w.npy --cols 5,6 --styles coarse
   gankit style-mix runs/sg2-faces --rows 85,100,75 --cols 55,821,1789 --styles 0-6 --out mix.png
   gankit style-mix runs/sg2-faces --rows 0-4 --cols 10-13 --styles fine --trunc 0.7 --out mix/
   gankit style-mix runs/sg2-mnist --rows 1-3 --cols 4-6 --row-classes 3 --col-classes 7,1,5
@@ -717,7 +766,12 @@ def _add_style_mix(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
-    p.add_argument("--rows", required=True, help="row seeds: a list 85,100,75 or a range 0-4")
+    p.add_argument("--rows", help="row seeds: a list 85,100,75 or a range 0-4")
+    p.add_argument(
+        "--row-ws",
+        metavar="FILE.npy",
+        help="rows from saved ws instead of seeds (gankit project's projected_w.npy)",
+    )
     p.add_argument("--cols", required=True, help="column seeds: a list or a range")
     p.add_argument(
         "--styles", help="layers taken from the column seeds: 0-6, 0,1,2, coarse, middle, fine"
@@ -736,6 +790,7 @@ def _add_style_mix(sub: argparse._SubParsersAction) -> None:
             help=f"conditional runs: the class of each {side} seed (a list, e.g. 3,7,1, one per "
             "seed, or one class for all); overrides --class on that side",
         )
+    _add_stage_option(p)
     p.add_argument("--out", default="mix.png", help="mix.png, DIR/ or mix.npy (default mix.png)")
     p.add_argument("--batch", type=int, default=64, help="images per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -744,15 +799,22 @@ def _add_style_mix(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_style_mix(args: argparse.Namespace) -> int:
+    from gankit.generate import parse_stage
     from gankit.stylemix import parse_classes, parse_seeds, style_mix, write_style_mix
 
     if args.batch < 1:
         raise GankitError(f"--batch must be at least 1; got {args.batch}")
+    if (args.rows is None) == (args.row_ws is None):
+        raise GankitError(
+            "give the rows as seeds (--rows 85,100,75) or as saved ws (--row-ws FILE.npy)"
+        )
     mix = style_mix(
         args.target,
-        parse_seeds(args.rows, "--rows"),
+        None if args.rows is None else parse_seeds(args.rows, "--rows"),
         parse_seeds(args.cols, "--cols"),
         args.styles,
+        row_ws=args.row_ws,
+        stage=None if args.stage is None else parse_stage(args.stage),
         truncation_psi=args.truncation_psi,
         truncation_cutoff=args.truncation_cutoff,
         noise_mode=args.noise_mode,
@@ -764,9 +826,10 @@ def _cmd_style_mix(args: argparse.Namespace) -> int:
     )
     path = write_style_mix(mix, args.out)
     layers = ",".join(map(str, mix.styles))
+    rows = f"{len(mix.row_seeds)} row {'ws' if args.row_ws else 'seeds'}"
     print(
-        f"wrote a style-mixing figure of {len(mix.row_seeds)} row and {len(mix.col_seeds)} "
-        f"column seeds (layers {layers} from the columns) to {path}"
+        f"wrote a style-mixing figure of {rows} and {len(mix.col_seeds)} column seeds "
+        f"(layers {layers} from the columns) to {path}"
     )
     return 0
 

@@ -18,10 +18,22 @@ StyleGAN2 sampling options (`style_kwargs`): truncation `w_avg + psi * (w - w_av
 tools. Deviation: the official "random" noise comes from the unseeded global stream; here it is
 drawn from torch's generator seeded with the request's seed (and the global state is restored
 after), so a command repeats itself on one device.
+
+One sample per seed (`sample`, `--seeds`): sample k is sample 0 of `--seed seeds[k] --num 1`,
+whatever the family, so any set of seeds (a page's grid) is one reproducible command; "random"
+noise is then seeded per seed. Saved ws (`gankit project`'s `projected_w.npy`, `--ws`) are
+rendered through `G.synthesis` after the same truncation the mapping network applies.
+Progressive runs (ProGAN, StyleGAN v1) render at the checkpoint's stage, or at an earlier one
+(`--stage RES[:ALPHA]`, `stage_kwargs`).
+
+The loaded-generator functions (`sample`, `draw`, `render_ws`) are what `generate` runs after
+`load_generator`; `gankit explore` calls them on its one loaded copy, so the page shows exactly
+what the command writes.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -118,14 +130,60 @@ def generate(
     *,
     num: int | None = None,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    ws: str | Path | None = None,
     batch: int = 64,
     device: str = "auto",
     class_index: int | None = None,
     truncation_psi: float | None = None,
     truncation_cutoff: int | None = None,
     noise_mode: str | None = None,
+    stage: tuple[int, float | None] | None = None,
 ) -> Samples:
-    """`num` samples (default `DEFAULT_NUM` of the run's kind) from G_ema of a run or checkpoint.
+    """Samples from G_ema of a run or checkpoint: `load_generator`, then one of
+    - `draw` (the default): `num` samples (default `DEFAULT_NUM` of the run's kind) from `seed`;
+    - `sample` with `seeds`: one sample per seed (sample k = sample 0 of `--seed seeds[k]`);
+    - `render_ws` with `ws`: the ws saved in that .npy file (`gankit project`'s projected_w.npy),
+      "random" noise seeded with `seed`.
+    `class_index`, truncation, noise and `stage` as in `draw`; a combination that means nothing
+    (`num` with `seeds` or `ws`, `seeds` with `ws`) is a `GankitError`.
+    """
+    if ws is not None and seeds is not None:
+        raise GankitError("--ws renders the file's latents, --seeds draws latents: give one")
+    if num is not None and (seeds is not None or ws is not None):
+        flag = "--ws" if ws is not None else "--seeds"
+        raise GankitError(f"--num with {flag}: {flag} sets the samples; leave out --num")
+    G, sampling, spec = load_generator(target, device)
+    kind = "points" if getattr(G, "output_kind", "images") == "points" else "images"
+    mixture = run_mixture(target) if kind == "points" else None
+    options: dict[str, Any] = dict(
+        class_index=class_index, truncation_psi=truncation_psi,
+        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode, stage=stage, batch=batch,
+    )  # fmt: skip
+    if ws is not None:
+        return sample(G, spec, sampling, seeds=[seed], ws=load_ws(ws, G, spec["name"]), **options)
+    if seeds is not None:
+        return sample(G, spec, sampling, seeds=seeds, mixture=mixture, **options)
+    return draw(G, spec, sampling, num=num, seed=seed, mixture=mixture, **options)
+
+
+@torch.no_grad()
+def draw(
+    G: nn.Module,
+    spec: dict[str, Any],
+    sampling: dict[str, Any],
+    *,
+    num: int | None = None,
+    seed: int = 0,
+    class_index: int | None = None,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
+    stage: tuple[int, float | None] | None = None,
+    batch: int = 64,
+    mixture: str | None = None,
+) -> Samples:
+    """`num` samples of a loaded G as `gankit generate --seed SEED --num NUM` draws them.
 
     Latents are drawn on the CPU from `seed`: a G with a mapping network (StyleGAN2) gives sample
     i the official latent of seed `seed + i` (`seed_latents`); other families draw all `num`
@@ -133,11 +191,13 @@ def generate(
     `class_index` for every sample, or labels 0..c_dim-1 cyclically (sample i has class i mod
     c_dim); `class_index` on an unconditional run, or outside [0, c_dim), is a `GankitError`.
     `truncation_psi`, `truncation_cutoff` and `noise_mode` (None: not given) go to a StyleGAN2 G
-    (see `style_kwargs`); given for any other family they are a `GankitError`.
+    (see `style_kwargs`); given for any other family they are a `GankitError`. `stage` (a
+    progressive run's (resolution, alpha), see `stage_kwargs`) replaces the checkpoint's.
     """
-    G, kwargs, spec = load_generator(target, device)
-    style = style_kwargs(G, spec["name"], truncation_psi, truncation_cutoff, noise_mode)
-    kind = "points" if getattr(G, "output_kind", "images") == "points" else "images"
+    kwargs = generator_kwargs(
+        G, spec, sampling, truncation_psi, truncation_cutoff, noise_mode, stage
+    )
+    kind = output_kind(G)
     num = DEFAULT_NUM[kind] if num is None else num
     check_output_size(num, spec, kind)
     c_dim = int(spec.get("c_dim") or 0)
@@ -148,11 +208,116 @@ def generate(
         z = seed_latents(G.z_dim, range(seed, seed + num))
     else:
         z = draw_latents(G, num, torch.Generator().manual_seed(seed))
-    with seeded_noise(style, seed, next(G.parameters()).device):
-        out = run_generator(G, z, labels, {**kwargs, **style}, batch)
+    with seeded_noise(kwargs, seed, next(G.parameters()).device):
+        out = run_generator(G, z, labels, kwargs, batch)
+    return _samples(out, labels, kind, c_dim, class_index, mixture)
+
+
+@torch.no_grad()
+def sample(
+    G: nn.Module,
+    spec: dict[str, Any],
+    sampling: dict[str, Any],
+    *,
+    seeds: Sequence[int],
+    class_index: int | None = None,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
+    stage: tuple[int, float | None] | None = None,
+    ws: torch.Tensor | None = None,
+    batch: int = 64,
+    mixture: str | None = None,
+) -> Samples:
+    """One sample per seed from a loaded G: sample k equals sample 0 of `gankit generate
+    --seed seeds[k] --num 1` with the same options, for every family (`latents_of`).
+
+    Labels as in `draw` (class_index for all, else sample k has class k mod c_dim). "random"
+    noise is seeded per seed (so it needs one G call per seed); otherwise the seeds go through G
+    `batch` at a time. With `ws` (`[N, num_ws, w_dim]`) the samples are those ws instead
+    (`render_ws`, noise seeded with `seeds[0]`).
+    """
+    if ws is not None:
+        if class_index is not None:
+            raise GankitError(
+                f"--class {class_index} with --ws: saved ws already hold their class; leave out "
+                "--class"
+            )
+        images = render_ws(
+            G, spec, sampling, ws, truncation_psi=truncation_psi,
+            truncation_cutoff=truncation_cutoff, noise_mode=noise_mode, stage=stage,
+            seed=seeds[0] if seeds else 0, batch=batch,
+        )  # fmt: skip
+        return Samples(images, None, "images", int(spec.get("c_dim") or 0))
+    seeds = list(seeds)
+    if not seeds:
+        raise GankitError("--seeds: give at least one seed")
+    kwargs = generator_kwargs(
+        G, spec, sampling, truncation_psi, truncation_cutoff, noise_mode, stage
+    )
+    kind = output_kind(G)
+    check_output_size(len(seeds), spec, kind)
+    c_dim = int(spec.get("c_dim") or 0)
+    labels = class_labels(c_dim, len(seeds), class_index)
+    z = latents_of(G, seeds)
+    if kwargs.get("noise_mode") == "random":
+        device = next(G.parameters()).device
+        parts = []
+        for k, seed in enumerate(seeds):
+            with seeded_noise(kwargs, seed, device):
+                c = None if labels is None else labels[k : k + 1]
+                parts.append(run_generator(G, z[k : k + 1], c, kwargs, 1))
+        out = torch.cat(parts)
+    else:
+        out = run_generator(G, z, labels, kwargs, batch)
+    return _samples(out, labels, kind, c_dim, class_index, mixture)
+
+
+def _samples(
+    out: torch.Tensor,
+    labels: torch.Tensor | None,
+    kind: str,
+    c_dim: int,
+    class_index: int | None,
+    mixture: str | None,
+) -> Samples:
+    """G's raw outputs as `Samples`: float32 points, or uint8 images."""
     if kind == "points":
-        return Samples(out.float(), labels, kind, c_dim, class_index, run_mixture(target))
+        return Samples(out.float(), labels, kind, c_dim, class_index, mixture)
     return Samples(to_uint8(out), labels, kind, c_dim, class_index)
+
+
+def output_kind(G: nn.Module) -> str:
+    """ "points" for a 2-D point generator, else "images"."""
+    return "points" if getattr(G, "output_kind", "images") == "points" else "images"
+
+
+def latents_of(G: nn.Module, seeds: Sequence[int]) -> torch.Tensor:
+    """z `[len(seeds), z_dim]`, row k the first latent `gankit generate --seed seeds[k]` draws:
+    the official latent for a G with a mapping network, else `draw_latents` from that seed."""
+    for seed in seeds:
+        check_seed(seed, f"seed {seed}")
+    if has_mapping(G):
+        return seed_latents(G.z_dim, seeds)
+    if not seeds:
+        return torch.zeros(0, G.z_dim)
+    return torch.cat([draw_latents(G, 1, torch.Generator().manual_seed(s)) for s in seeds])
+
+
+def generator_kwargs(
+    G: nn.Module,
+    spec: dict[str, Any],
+    sampling: dict[str, Any],
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
+    stage: tuple[int, float | None] | None = None,
+) -> dict[str, Any]:
+    """G's keyword arguments for one request: the checkpoint's sampling kwargs, the stage
+    (`stage_kwargs`) and truncation and noise (`style_kwargs`), each checked."""
+    family = spec["name"]
+    style = style_kwargs(G, family, truncation_psi, truncation_cutoff, noise_mode)
+    return {**sampling, **stage_kwargs(G, family, sampling, stage), **style}
 
 
 def has_mapping(G: nn.Module) -> bool:
@@ -236,6 +401,183 @@ def seeded_noise(style: dict[str, Any], seed: int, device: torch.device) -> Iter
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         yield
+
+
+# ------------------------------------------------------------------ progressive stages
+
+
+def is_progressive(G: nn.Module) -> bool:
+    """True for a G that grows (ProGAN, StyleGAN v1): it renders any of `G.resolutions` at a
+    fade-in alpha, `G(z, ..., resolution=R, alpha=a)`."""
+    params = inspect.signature(G.forward).parameters
+    return hasattr(G, "resolutions") and "resolution" in params and "alpha" in params
+
+
+def trained_stage(G: nn.Module, sampling: dict[str, Any]) -> tuple[int, float]:
+    """(resolution, alpha) the checkpoint of a progressive G was trained at (its sampling
+    kwargs; fully grown when it records none)."""
+    resolution = int(sampling.get("resolution") or G.img_resolution)
+    return resolution, float(sampling.get("alpha", 1.0))
+
+
+def stages(G: nn.Module, sampling: dict[str, Any]) -> list[tuple[int, float]] | None:
+    """Every stage a progressive G can render, up to the trained one: the earlier resolutions
+    fully faded in, then the trained resolution at its alpha; None for other generators."""
+    if not is_progressive(G):
+        return None
+    resolution, alpha = trained_stage(G, sampling)
+    return [(r, 1.0) for r in G.resolutions if r < resolution] + [(resolution, alpha)]
+
+
+def parse_stage(text: str) -> tuple[int, float | None]:
+    """`--stage` text `RES` or `RES:ALPHA` -> (resolution, alpha or None)."""
+    res_text, _, alpha_text = text.partition(":")
+    try:
+        resolution = int(res_text)
+        alpha = float(alpha_text) if alpha_text else None
+    except ValueError:
+        raise GankitError(
+            f"--stage {text!r}: give a resolution, optionally with a fade-in alpha, e.g. 8 or 8:0.5"
+        ) from None
+    return resolution, alpha
+
+
+def stage_kwargs(
+    G: nn.Module, family: str, sampling: dict[str, Any], stage: tuple[int, float | None] | None
+) -> dict[str, Any]:
+    """G's (resolution, alpha) kwargs for `stage` (None: the checkpoint's own, nothing to add).
+
+    The stage must be one a progressive G has been trained through: a resolution among its
+    resolutions, at most the checkpoint's, alpha in [0, 1] and, at the checkpoint's resolution,
+    at most the alpha it reached. A missing alpha means fully faded in, or the checkpoint's alpha
+    at its own resolution. Any stage for a G that does not grow is a `GankitError`.
+    """
+    if stage is None:
+        return {}
+    resolution, alpha = stage
+    text = f"{resolution}" if alpha is None else f"{resolution}:{alpha:g}"
+    if not is_progressive(G):
+        raise GankitError(
+            f"--stage {text}: stages exist for progressive runs (progan, stylegan); this run's "
+            f"generator is {family!r}, which always renders its full resolution; leave out --stage"
+        )
+    top, top_alpha = trained_stage(G, sampling)
+    trained = [r for r in G.resolutions if r <= top]
+    if resolution not in trained:
+        listed = ", ".join(map(str, trained))
+        raise GankitError(
+            f"--stage {text}: this checkpoint has been trained at {listed} px (it is at {top} px, "
+            f"alpha {top_alpha:g}); choose one of those resolutions"
+        )
+    if alpha is None:
+        alpha = top_alpha if resolution == top else 1.0
+    if not 0.0 <= alpha <= 1.0:
+        raise GankitError(f"--stage {text}: the fade-in alpha lies in 0 .. 1")
+    if resolution == top and alpha > top_alpha:
+        raise GankitError(
+            f"--stage {text}: this checkpoint faded {top} px in only to alpha {top_alpha:g}; "
+            f"choose an alpha in 0 .. {top_alpha:g}"
+        )
+    return {"resolution": resolution, "alpha": float(alpha)}
+
+
+# ------------------------------------------------------------------ saved ws
+
+
+def load_ws(path: str | Path, G: nn.Module, family: str = "") -> torch.Tensor:
+    """float32 ws `[N, num_ws, w_dim]` from a .npy file of `[num_ws, w_dim]` (`gankit project`'s
+    projected_w.npy) or `[N, num_ws, w_dim]`, checked against G (`check_ws`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"--ws {str(path)!r}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise GankitError(
+            f"--ws {str(path)!r} is not a .npy array file; give the projected_w.npy that "
+            "`gankit project` writes (float32 [num_ws, w_dim])"
+        ) from None
+    return check_ws(array, G, family, f"--ws {str(path)!r}")
+
+
+def check_ws(array: np.ndarray, G: nn.Module, family: str, what: str) -> torch.Tensor:
+    """`array` as float32 ws `[N, num_ws, w_dim]` for G, or a `GankitError` naming the
+    expected shape (a G without a mapping network takes no ws at all)."""
+    if not has_mapping(G):
+        raise GankitError(
+            f"{what}: saved ws are StyleGAN2/StyleGAN latents; this run's generator is "
+            f"{family!r}, which has no mapping network and takes no ws"
+        )
+    expected = (G.num_ws, G.w_dim)
+    shape = tuple(array.shape)
+    if not (
+        np.issubdtype(array.dtype, np.floating)
+        and array.ndim in (2, 3)
+        and shape[-2:] == expected
+        and array.size > 0
+    ):
+        raise GankitError(
+            f"{what} holds {array.dtype} {list(shape)}; this generator takes float ws "
+            f"[num_ws, w_dim] = {list(expected)} (or [N, {expected[0]}, {expected[1]}])"
+        )
+    ws = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    if not torch.isfinite(ws).all():
+        raise GankitError(f"{what} holds NaN or infinite values")
+    return ws[None] if ws.ndim == 2 else ws
+
+
+def truncate_ws(
+    G: nn.Module, ws: torch.Tensor, psi: float, cutoff: int | None = None
+) -> torch.Tensor:
+    """`w_avg + psi (w - w_avg)` for the first `cutoff` ws (all for None): the truncation the
+    mapping network applies, in the same operations, so saved ws truncate like seeds."""
+    if psi == 1:
+        return ws
+    w_avg = G.mapping.w_avg.to(ws.device, ws.dtype)
+    if cutoff is None:
+        return w_avg.lerp(ws, psi)
+    return torch.cat([w_avg.lerp(ws[:, :cutoff], psi), ws[:, cutoff:]], dim=1)
+
+
+def synthesize(
+    G: nn.Module, ws: torch.Tensor, kwargs: dict[str, Any], batch: int = 64
+) -> torch.Tensor:
+    """uint8 images of ws `[N, num_ws, w_dim]` through `G.synthesis`, `batch` at a time, with
+    the noise mode and, for a progressive G, the stage in `kwargs` (G's sampling kwargs)."""
+    device = next(G.parameters()).device
+    extra = {k: kwargs[k] for k in ("resolution", "alpha") if k in kwargs and is_progressive(G)}
+    out = [
+        G.synthesis(ws[i : i + batch].to(device), noise_mode=kwargs["noise_mode"], **extra).cpu()
+        for i in range(0, ws.shape[0], batch)
+    ]
+    return to_uint8(torch.cat(out))
+
+
+@torch.no_grad()
+def render_ws(
+    G: nn.Module,
+    spec: dict[str, Any],
+    sampling: dict[str, Any],
+    ws: torch.Tensor,
+    *,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
+    stage: tuple[int, float | None] | None = None,
+    seed: int = 0,
+    batch: int = 64,
+) -> torch.Tensor:
+    """uint8 images of saved ws `[N, num_ws, w_dim]` (or `[num_ws, w_dim]`): truncated toward
+    w_avg as `--trunc`/`--trunc-cutoff` ask (none when not given: saved ws, e.g. a projection,
+    are the image already), then `G.synthesis` with the noise mode ("random": seeded with
+    `seed`) at the checkpoint's stage or `stage`."""
+    family = spec["name"]
+    ws = check_ws(ws.cpu().numpy() if isinstance(ws, torch.Tensor) else ws, G, family, "ws")
+    psi = 1.0 if truncation_psi is None else truncation_psi
+    kwargs = generator_kwargs(G, spec, sampling, psi, truncation_cutoff, noise_mode, stage)
+    ws = truncate_ws(G, ws, kwargs["truncation_psi"], kwargs["truncation_cutoff"])
+    with seeded_noise(kwargs, seed, next(G.parameters()).device):
+        return synthesize(G, ws, kwargs, batch)
 
 
 #: The most memory `generate` fills with samples in one call.

@@ -25,6 +25,13 @@ Deviations from the official script:
   `SEED-SEED.png`) beside `grid.png`.
 - Without `--styles` the official default 0-6 is used, cut to the model's num_ws when it has
   fewer (8 and 16 px); an index given explicitly past num_ws is an error.
+- Rows can be saved ws instead of seeds (`--row-ws`, e.g. `gankit project`'s projected_w.npy),
+  truncated as seeds' ws are, so a projected image's coarse styles can be mixed with seeds'.
+- A StyleGAN (v1) run still growing renders at its checkpoint's stage, or an earlier one
+  (`--stage`, as in `generate`).
+
+`mix_styles` draws the figure with an already loaded G (what `gankit explore` serves);
+`style_mix` loads G_ema of a run first.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,13 +50,16 @@ from gankit.generate import (
     IMAGE_SUFFIXES,
     check_seed,
     class_labels,
+    generator_kwargs,
     has_mapping,
     load_generator,
+    load_ws,
     seed_latents,
     seeded_noise,
-    style_kwargs,
+    synthesize,
+    truncate_ws,
 )
-from gankit.viz import save_grid, to_uint8
+from gankit.viz import save_grid
 
 #: The official script's `--styles` default.
 DEFAULT_STYLES = range(0, 7)
@@ -66,7 +77,8 @@ class StyleMix:
     """A style-mixing figure: uint8 `images` `[R+1, K+1, C, H, W]` and what made it."""
 
     images: torch.Tensor
-    row_seeds: list[int]
+    #: The row seeds, or for saved ws rows their names w0, w1, ...
+    row_seeds: list[int | str]
     col_seeds: list[int]
     #: The style layers (w indices) each mixed image takes from its column seed.
     styles: list[int]
@@ -160,55 +172,111 @@ def parse_classes(text: str | None, flag: str) -> list[int] | None:
 @torch.no_grad()
 def style_mix(
     target: str | Path,
-    rows: list[int],
+    rows: list[int] | None,
     cols: list[int],
     styles: str | None = None,
     *,
+    row_ws: str | Path | None = None,
     truncation_psi: float | None = None,
     truncation_cutoff: int | None = None,
     noise_mode: str | None = None,
     class_index: int | None = None,
     row_classes: list[int] | None = None,
     col_classes: list[int] | None = None,
+    stage: tuple[int, float | None] | None = None,
     batch: int = 64,
     device: str = "auto",
 ) -> StyleMix:
-    """The style-mixing figure of G_ema of a StyleGAN2 run or checkpoint (see the module doc).
+    """The style-mixing figure of G_ema of a StyleGAN2 run or checkpoint (see the module doc):
+    `load_generator`, then `mix_styles`; `row_ws` is a .npy file of ws to use as the rows."""
+    if (rows is None) == (row_ws is None):
+        raise GankitError("style-mix: give the rows as seeds (--rows) or as saved ws (--row-ws)")
+    G, sampling, spec = load_generator(target, device)
+    _check_mapping(G, spec["name"])
+    ws = None if row_ws is None else load_ws(row_ws, G, spec["name"])
+    return mix_styles(
+        G, spec, sampling, rows, cols, styles, row_ws=ws, truncation_psi=truncation_psi,
+        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode, class_index=class_index,
+        row_classes=row_classes, col_classes=col_classes, stage=stage, batch=batch,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def mix_styles(
+    G: nn.Module,
+    spec: dict[str, Any],
+    sampling: dict[str, Any],
+    rows: list[int] | None,
+    cols: list[int],
+    styles: str | None = None,
+    *,
+    row_ws: torch.Tensor | None = None,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
+    class_index: int | None = None,
+    row_classes: list[int] | None = None,
+    col_classes: list[int] | None = None,
+    stage: tuple[int, float | None] | None = None,
+    batch: int = 64,
+) -> StyleMix:
+    """The style-mixing figure of a loaded StyleGAN2/StyleGAN G (see the module doc).
 
     `styles` is `--styles` text (None: the official 0-6, cut to num_ws); truncation (psi 1 by
-    default) and noise ("const" by default) as `generate.style_kwargs`. A conditional run needs
+    default) and noise ("const" by default) as `generate.style_kwargs`; `stage` as
+    `generate.stage_kwargs`. The rows are seeds, or `row_ws` `[N, num_ws, w_dim]` (saved ws,
+    truncated like the seeds' ws; they hold their class already). A conditional run needs
     classes: `class_index` for every seed, or `row_classes` / `col_classes` (one class for all of
     that side's seeds, or one per seed; they take precedence). "random" noise is seeded with the
-    first row seed.
+    first row seed (0 for ws rows).
     """
-    G, _, spec = load_generator(target, device)
-    family = spec["name"]
-    if not has_mapping(G):
-        raise GankitError(
-            f"style-mix needs a StyleGAN2 generator (a mapping network and style inputs); this "
-            f"run's generator is {family!r}, which has none"
-        )
-    kwargs = style_kwargs(G, family, truncation_psi, truncation_cutoff, noise_mode)
+    _check_mapping(G, spec["name"])
+    kwargs = generator_kwargs(
+        G, spec, sampling, truncation_psi, truncation_cutoff, noise_mode, stage
+    )
     if styles is None:
         layers = [i for i in DEFAULT_STYLES if i < G.num_ws]
     else:
         layers = parse_layers(styles, G.num_ws, G.img_resolution)
-    for flag, seeds in (("--rows", rows), ("--cols", cols)):
+    if (rows is None) == (row_ws is None):
+        raise GankitError("style-mix: give the rows as seeds (--rows) or as saved ws (--row-ws)")
+    sides = (("--cols", cols),) if rows is None else (("--rows", rows), ("--cols", cols))
+    for flag, seeds in sides:
         if not seeds:
             raise GankitError(f"{flag}: give at least one seed")
         for seed in seeds:
             check_seed(seed, f"{flag}: seed {seed}")
     c_dim = int(spec.get("c_dim") or 0)
-    row_labels = seed_labels(c_dim, rows, row_classes, class_index, "--row-classes")
+    row_labels = None
+    if rows is not None:
+        row_labels = seed_labels(c_dim, rows, row_classes, class_index, "--row-classes")
+    elif row_classes is not None:
+        raise GankitError("--row-classes with --row-ws: saved ws hold their class already")
     col_labels = seed_labels(c_dim, cols, col_classes, class_index, "--col-classes")
-    with seeded_noise(kwargs, rows[0], next(G.parameters()).device):
-        row_ws = _map(G, rows, row_labels, kwargs, batch)
+    noise_seed = rows[0] if rows else 0
+    with seeded_noise(kwargs, noise_seed, next(G.parameters()).device):
+        if rows is not None:
+            ws_rows = _map(G, rows, row_labels, kwargs, batch)
+            names: list[int | str] = list(rows)
+        else:
+            assert row_ws is not None
+            ws_rows = truncate_ws(G, row_ws, kwargs["truncation_psi"], kwargs["truncation_cutoff"])
+            names = [f"w{i}" for i in range(row_ws.shape[0])]
         col_ws = _map(G, cols, col_labels, kwargs, batch)
-        cells = cell_ws(list(row_ws), list(col_ws), layers)
-        images = _synthesize(G, cells.flatten(0, 1)[1:], kwargs["noise_mode"], batch)
+        cells = cell_ws(list(ws_rows), list(col_ws), layers)
+        images = synthesize(G, cells.flatten(0, 1)[1:], kwargs, batch)
     out = torch.zeros(cells.shape[0] * cells.shape[1], *images.shape[1:], dtype=torch.uint8)
     out[1:] = images
-    return StyleMix(out.unflatten(0, cells.shape[:2]), list(rows), list(cols), layers)
+    return StyleMix(out.unflatten(0, cells.shape[:2]), names, list(cols), layers)
+
+
+def _check_mapping(G: nn.Module, family: str) -> None:
+    """Refuse a G without a mapping network (nothing to mix), naming its family."""
+    if not has_mapping(G):
+        raise GankitError(
+            f"style-mix needs a StyleGAN2 generator (a mapping network and style inputs); this "
+            f"run's generator is {family!r}, which has none"
+        )
 
 
 def cell_ws(
@@ -274,16 +342,6 @@ def _map(
             ).cpu()
         )
     return torch.cat(ws)
-
-
-def _synthesize(G: nn.Module, ws: torch.Tensor, noise_mode: str, batch: int) -> torch.Tensor:
-    """uint8 images of ws `[N, num_ws, w_dim]`, `batch` at a time."""
-    device = next(G.parameters()).device
-    out = [
-        to_uint8(G.synthesis(ws[start : start + batch].to(device), noise_mode=noise_mode).cpu())
-        for start in range(0, ws.shape[0], batch)
-    ]
-    return torch.cat(out)
 
 
 def write_style_mix(mix: StyleMix, out: str | Path) -> Path:
