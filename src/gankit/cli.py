@@ -1,5 +1,5 @@
-"""The `gankit` command: train, generate, translate, style-mix, project, video, plot, evaluate,
-classifier, cache, list.
+"""The `gankit` command: train, generate, translate, style-mix, explore, project, video, plot,
+evaluate, classifier, cache, list.
 
 gankit train progan --data digits --kimg 300 --out runs/demo
 gankit train configs/progan-celeba64.yaml --set train.batch_size=32
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_translate(sub)
     _add_style_mix(sub)
+    _add_explore(sub)
     _add_project(sub)
     _add_video(sub)
     _add_plot(sub)
@@ -830,6 +831,82 @@ def _cmd_style_mix(args: argparse.Namespace) -> int:
     print(
         f"wrote a style-mixing figure of {rows} and {len(mix.col_seeds)} column seeds "
         f"(layers {layers} from the columns) to {path}"
+    )
+    return 0
+
+
+# -------------------------------------------------------------------------------------- explore
+
+EXPLORE_EPILOG = """\
+Serves a page to look inside a trained run: a grid of samples from chosen seeds (click to pin,
+two pinned show the interpolation between them), the class of a conditional run, the stage of a
+ProGAN or StyleGAN run still growing, StyleGAN2/StyleGAN truncation, noise and style mixing,
+projected latents (gankit project's projected_w.npy, found in the run directory or uploaded),
+the scatter of a 2-D run, and a CycleGAN run's translation and reconstruction of an uploaded
+image. The page calls the functions the commands run, so every picture is one a command writes;
+Save puts the PNG and a JSON with its seeds or latents and that command into RUN/explore/.
+
+The run is loaded once (its newest checkpoint, pinned while the server runs) and serves every
+tab. The server listens on this machine only; to use it from a laptop, tunnel the port:
+
+  ssh -N -L 7860:127.0.0.1:7860 USER@THIS-MACHINE     (then open http://127.0.0.1:7860/)
+
+--host with another address (e.g. 0.0.0.0) serves anyone who reaches this machine, and is refused
+without --allow-remote. Needs Flask: pip install 'gankit[explore]'.
+
+  gankit explore runs/sg2-faces
+  gankit explore runs/progan-digits --port 8000 --device cpu --threads 2
+"""
+
+
+def _add_explore(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explore",
+        help="a local web page to look inside a trained run (samples, truncation, style mixing)",
+        description="Serve a local web page that shows a run directory's samples, interpolations, "
+        "style mixing, stages, projected latents or translations.",
+        epilog=EXPLORE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other machines reach (anyone who reaches it can write into the run)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="torch's CPU threads (default: one per core)"
+    )
+    p.set_defaults(handler=_cmd_explore)
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from gankit.explore import serve
+    from gankit.explore.app import check_host, require_flask
+
+    if not 0 < args.port < 65536:
+        raise GankitError(f"--port must lie in 1 .. 65535; got {args.port}")
+    check_host(args.host, args.port, args.allow_remote)
+    require_flask()
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GankitError(f"--threads must be at least 1; got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    serve(
+        args.run,
+        host=args.host,
+        port=args.port,
+        device=args.device,
+        allow_remote=args.allow_remote,
     )
     return 0
 

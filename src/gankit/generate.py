@@ -295,9 +295,9 @@ def output_kind(G: nn.Module) -> str:
 def latents_of(G: nn.Module, seeds: Sequence[int]) -> torch.Tensor:
     """z `[len(seeds), z_dim]`, row k the first latent `gankit generate --seed seeds[k]` draws:
     the official latent for a G with a mapping network, else `draw_latents` from that seed."""
-    for seed in seeds:
-        check_seed(seed, f"seed {seed}")
     if has_mapping(G):
+        for seed in seeds:
+            check_seed(seed, f"seed {seed}")
         return seed_latents(G.z_dim, seeds)
     if not seeds:
         return torch.zeros(0, G.z_dim)
