@@ -55,7 +55,6 @@ def create_app(
     explorer = explorer or Explorer(run_dir, device)
     app = flask.Flask("gankit.explore", static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
-    app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # the contract's field order
     app.extensions["gankit_explorer"] = explorer
     _add_errors(app, flask)

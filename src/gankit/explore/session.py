@@ -504,7 +504,7 @@ class Explorer:
         video = ["--seeds", f"{a},{b}", "--frames-per-seed", str(steps - 1)]
         video += options.flags(with_stage=False)
         note = f"the strip is frames 0-{steps - 1} of this walk"
-        if options.stage is not None:
+        if options.stage is not None and not self._trained_stage(kwargs):
             note += " (at the checkpoint's stage: gankit video has no --stage)"
         facts = {"seeds": [a, b], "steps": steps, "latents": path, "note": note,
                  "command": self.command("video", video, "interp.gif")}  # fmt: skip
@@ -675,6 +675,11 @@ class Explorer:
         else:
             words = [name, str(self.checkpoint), *args]
         return shlex.join(["gankit", *words, "--out", out, "--device", self.device.type])
+
+    def _trained_stage(self, kwargs: dict[str, Any]) -> bool:
+        """True when G's kwargs render the stage the checkpoint was trained at."""
+        res, alpha = gen.trained_stage(self.G, self.sampling)
+        return (kwargs.get("resolution", res), kwargs.get("alpha", alpha)) == (res, alpha)
 
     def _need_latent_images(self, what: str) -> None:
         if self.kind != "images":
