@@ -111,13 +111,17 @@ async function getPngDataURL(url, options) {
   });
 }
 
-/** A query string from `params`, leaving out empty values (the server then uses its default). */
-function query(params) {
-  const search = new URLSearchParams();
+/** `params` without its empty values (the server then uses its defaults), all as text. */
+function compact(params) {
+  const out = {};
   for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
+    if (value !== undefined && value !== null && value !== '') out[key] = String(value);
   }
-  return search.toString();
+  return out;
+}
+
+function query(params) {
+  return new URLSearchParams(compact(params)).toString();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,8 +141,9 @@ function liveView(name, render) {
     const mine = ++sequence;
     controller = new AbortController();
     const { signal } = controller;
-    // Both checks are needed: an aborted request may already have had its answer, and a newer
-    // render may have started without aborting this one (it had finished its fetch).
+    // Both checks are needed: `aborted` says a control moved since (its render still waits out
+    // the debounce, and an answer may already have arrived anyway); the sequence number says a
+    // newer render has started.
     const isCurrent = () => mine === sequence && !signal.aborted;
     section.dataset.state = 'loading';
     try {
@@ -236,7 +241,7 @@ async function renderGrid(signal, isCurrent) {
   if (!isCurrent()) return;
   fillGrid(data.images, latent ? [] : data.seeds);
   showCommand('grid', data.command);
-  shown.grid = params;
+  shown.grid = compact(params);
 }
 
 /** Puts the images into #grid, reusing the sample buttons already there (no flicker while a
@@ -255,11 +260,13 @@ function fillGrid(images, seeds) {
       button.disabled = true;
       button.title = `projected latent ${chosenLatent()}`;
       img.alt = button.title;
+      button.querySelector('.caption').textContent = chosenLatent();
     } else {
       button.dataset.seed = String(seed);
       button.disabled = false;
       button.title = `seed ${seed}: click to pin`;
       img.alt = `sample of seed ${seed}`;
+      button.querySelector('.caption').textContent = String(seed);
     }
   });
   markPins();
@@ -269,7 +276,10 @@ function makeSample() {
   const button = document.createElement('button');
   button.type = 'button';
   button.className = 'sample';
-  button.append(document.createElement('img'));
+  const caption = document.createElement('span');
+  caption.className = 'caption';
+  caption.setAttribute('aria-hidden', 'true'); // the image's alt text already names the seed
+  button.append(document.createElement('img'), caption);
   button.addEventListener('click', () => togglePin(Number(button.dataset.seed)));
   return button;
 }
@@ -314,23 +324,22 @@ async function renderInterp(signal, isCurrent) {
   img.style.setProperty('--steps', String(params.steps));
   img.hidden = false;
   $('#interp-help').textContent = `From seed ${a} to seed ${b}.`;
-  shown.interp = params;
+  shown.interp = compact(params);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Style mixing
 
 async function renderMix(signal, isCurrent) {
+  // A chosen projected latent takes the row seed's place (the server takes one or the other).
+  const latent = chosenLatent();
+  const row = latent ? { row_latent: latent } : { row: $('#mix-row').value };
   const params = {
-    row: $('#mix-row').value,
+    ...row,
     col: $('#mix-col').value,
     layers: $('#mix-layers').value.trim(),
-    row_latent: chosenLatent(),
     ...sharedOptions(),
   };
-  // Mixing swaps ws: the stage selector (StyleGAN v1 fade-in) does not apply to it.
-  delete params.resolution;
-  delete params.alpha;
   const data = await getJSON(`api/mix?${query(params)}`, { signal });
   if (!isCurrent()) return;
   $('#mix-row-image').src = data.row;
@@ -338,7 +347,7 @@ async function renderMix(signal, isCurrent) {
   $('#mix-image').src = data.image;
   $('#mix-caption').textContent = `mix: layers ${data.layers.join(', ')} from the column`;
   showCommand('mix', data.command);
-  shown.mix = params;
+  shown.mix = compact(params);
 }
 
 /** Lights the preset button that matches the layers box (none when it holds a range). */
@@ -358,7 +367,7 @@ async function renderScatter(signal, isCurrent) {
   const src = await getPngDataURL(`api/scatter.png?${query(params)}`, { signal });
   if (!isCurrent()) return;
   $('#scatter').src = src;
-  shown.scatter = params;
+  shown.scatter = compact(params);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,7 +393,7 @@ async function renderTranslate(signal, isCurrent) {
 function chooseTranslateFile(file) {
   if (!file) return;
   translateFile = file;
-  $('#translate-drop-help').textContent = `${file.name}: drop another image, or press Enter to choose one.`;
+  $('#translate-drop-help').textContent = `${file.name}: drop another image, or choose another file.`;
   views.translate(0);
 }
 
@@ -400,16 +409,12 @@ function wireDropZone() {
     });
   }
   zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  // A file dropped beside the zone would make the browser leave the page for it.
+  for (const type of ['dragover', 'drop']) window.addEventListener(type, (event) => event.preventDefault());
   zone.addEventListener('drop', (event) => {
     event.preventDefault();
     zone.classList.remove('dragging');
     chooseTranslateFile(event.dataTransfer.files[0]);
-  });
-  // The zone is a role="button": Enter and Space open the file chooser, as a click would.
-  zone.addEventListener('keydown', (event) => {
-    if (event.target !== zone || (event.key !== 'Enter' && event.key !== ' ')) return;
-    event.preventDefault();
-    input.click();
   });
 }
 
@@ -423,6 +428,7 @@ async function uploadLatent(file) {
     const data = await getJSON('api/latent', { method: 'POST', body: form });
     addLatentOption(data.name);
     $('#latent').value = data.name;
+    $('#mix-row').disabled = true;
     clearMessage('latent');
     refreshAll(['grid', 'mix']);
   } catch (err) {
@@ -486,7 +492,7 @@ function describeRun() {
   const parts = [info.run, info.family, info.kind];
   if (info.kind !== 'points') parts.push(`${info.resolution} px, ${info.channels} channel${info.channels === 1 ? '' : 's'}`);
   if (info.c_dim > 0) parts.push(`${info.c_dim} classes`);
-  if (info.stage) parts.push(`trained to ${info.stage.resolution} px, alpha ${info.stage.alpha}`);
+  if (info.stage) parts.push(`trained to ${stageLabel(info.stage)}`);
   $('#run-info').textContent = parts.filter(Boolean).join(' · ');
   document.title = `gankit explore: ${info.run}`;
 }
@@ -501,6 +507,12 @@ function sizeImages() {
   document.body.classList.toggle('pixelated', res < GRID_CELL_PX);
 }
 
+/** "8 px" for a finished stage, "8 px, fading in (alpha 0.25)" for one still growing. */
+function stageLabel(stage) {
+  const size = `${stage.resolution} px`;
+  return stage.alpha === null || stage.alpha >= 1 ? size : `${size}, fading in (alpha ${stage.alpha})`;
+}
+
 function fillSelect(select, entries) {
   select.replaceChildren(...entries.map(([value, label]) => new Option(label, value)));
 }
@@ -511,6 +523,10 @@ function setUpControls() {
   $('#seed-controls').hidden = !(images || points);
   $('#grid-size-row').hidden = !images;
   $('#scatter-num-row').hidden = !points;
+  if (points) {
+    $('label[for="seed"]').textContent = 'Seed';
+    $('#seed-help').textContent = 'The seed of the points the scatter draws.';
+  }
   for (const option of $('#grid-size').options) option.disabled = Number(option.value) > info.max_grid;
 
   if (images && info.c_dim > 0) {
@@ -519,7 +535,7 @@ function setUpControls() {
   }
   if (images && info.stages) {
     $('#stage-controls').hidden = false;
-    fillSelect($('#stage'), info.stages.map((s, i) => [String(i), `${s.resolution} px, alpha ${s.alpha}`]));
+    fillSelect($('#stage'), info.stages.map((s, i) => [String(i), stageLabel(s)]));
     const trained = info.stages.findIndex(
       (s) => info.stage && s.resolution === info.stage.resolution && s.alpha === info.stage.alpha,
     );
@@ -586,11 +602,14 @@ function wireControls() {
   on('#grid-size', ['grid']);
   on('#scatter-num', ['scatter']);
   on('#class', images);
-  on('#stage', ['grid', 'interp']);
+  on('#stage', images);
   on('#psi', images, showPsi);
   on('#cutoff', images);
   on('#noise', images);
-  on('#latent', ['grid', 'mix']);
+  // A projected latent replaces the grid's seeds and the mix's row seed.
+  on('#latent', ['grid', 'mix'], () => {
+    $('#mix-row').disabled = Boolean(chosenLatent());
+  });
   on('#interp-steps', ['interp']);
   on('#mix-row', ['mix']);
   on('#mix-col', ['mix']);
