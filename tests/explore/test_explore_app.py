@@ -173,6 +173,47 @@ def test_stage_renders_an_earlier_stage(
         assert bad.status_code == 400 and "trained at 4, 8 px" in bad.get_json()["error"]
 
 
+def test_grid_requests_waiting_together_share_one_generator_call(
+    explore_app: Callable[..., Any], stylegan2_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three tabs ask while the nets are busy: the two with the same options are drawn in one
+    call, the third (another psi) in its own, and each gets the images it gets alone."""
+    import threading
+
+    from gankit import generate
+
+    app = explore_app(stylegan2_run)
+    explorer = app.extensions["gankit_explorer"]
+    queries = ["seeds=1,2&psi=0.5", "seeds=3&psi=0.5", "seeds=4&psi=0.9"]
+    alone = [ok(app.test_client().get(f"/api/grid?{q}"))["images"] for q in queries]
+    calls: list[list[int]] = []
+    real = generate.sample
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(list(kwargs["seeds"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "sample", counted)
+    answers: dict[int, Any] = {}
+
+    def ask(k: int) -> None:
+        answers[k] = app.test_client().get(f"/api/grid?{queries[k]}").get_json()
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
+    with explorer.lock:  # the nets are busy
+        for thread in threads:
+            thread.start()
+        for _ in range(400):
+            if len(explorer.coalescer.pending) == 3:
+                break
+            threading.Event().wait(0.01)
+        assert len(explorer.coalescer.pending) == 3
+    for thread in threads:
+        thread.join(30)
+    assert sorted(calls) == [[1, 2, 3], [4]] or sorted(calls) == [[3, 1, 2], [4]], calls
+    assert [answers[k]["images"] for k in range(3)] == alone
+
+
 # ------------------------------------------------------------------------- interpolation
 
 

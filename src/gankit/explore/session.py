@@ -12,8 +12,9 @@ command writes, and each answer carries that command:
 - scatter: `generate.draw` and the scatter `gankit generate --out points.png` draws;
 - translation: `translate.translate_image` both ways (`gankit translate`).
 
-The nets sit behind one lock: requests from several tabs take turns on the one copy, and each
-request is one batched call. Parameters are checked here, each refusal a `RequestError` with the
+The nets sit behind one lock: requests from several tabs take turns on the one copy; each
+request is one batched call, and grid requests that wait for the nets together share one
+(`Coalescer`). Parameters are checked here, each refusal a `RequestError` with the
 HTTP status it deserves and one sentence naming the problem and the fix; the library's own
 `GankitError`s (a class outside the run's classes, a layer past num_ws) pass through as 400s.
 `save` writes a view into RUN/explore/ (atomically) with a JSON of its parameters, seeds and the
@@ -324,6 +325,7 @@ class Explorer:
         del state
         self.run_dir = (gen.run_dir_of(target) or self.checkpoint.parent).resolve()
         self.lock = threading.RLock()
+        self.coalescer = Coalescer(self.lock)
         self.translators: dict[str, Any] = {}
         self.G: torch.nn.Module | None = None
         self.sampling: dict[str, Any] = {}
@@ -461,10 +463,29 @@ class Explorer:
             args = ["--ws", str(path), *options.flags()]
             return samples, [], self.command("generate", args, out), name
         seeds = p.seeds("seeds")
-        with self.lock:
-            samples = gen.sample(self.G, self.spec, self.sampling, seeds=seeds, **options.kwargs())
+        samples = self._sample(seeds, options)
         args = ["--seeds", ",".join(map(str, seeds)), *options.flags()]
         return samples, seeds, self.command("generate", args, out), None
+
+    def _sample(self, seeds: list[int], options: Options) -> gen.Samples:
+        """`generate.sample` of the seeds; requests with the same options that wait for the
+        nets meanwhile are drawn in the same G call (`Coalescer`), when that cannot change
+        their images: labels that do not depend on the position (one class, or none) and no
+        random noise (seeded per seed)."""
+        kwargs = options.kwargs()
+        c_dim = int(self.spec.get("c_dim") or 0)
+        # Check the options before they can fail a shared call (reads G's facts only, so
+        # without the lock: a request must reach the queue while another one draws).
+        gen.generator_kwargs(self.G, self.spec, self.sampling, **options.kwargs(with_class=False))
+        gen.class_labels(c_dim, 1, options.class_index)
+        if options.noise_mode == "random" or (c_dim and options.class_index is None):
+            with self.lock:
+                return gen.sample(self.G, self.spec, self.sampling, seeds=seeds, **kwargs)
+
+        def draw(all_seeds: list[int]) -> gen.Samples:
+            return gen.sample(self.G, self.spec, self.sampling, seeds=all_seeds, **kwargs)
+
+        return self.coalescer.run(tuple(sorted(kwargs.items())), seeds, draw)
 
     def interp_png(self, values: Mapping[str, Any]) -> bytes:
         """The interpolation strip between seeds a and b as PNG bytes."""
@@ -695,6 +716,80 @@ class Explorer:
                 f"{what} needs a StyleGAN2 or StyleGAN run (a mapping network and style "
                 f"inputs); this run's generator is {self.family!r}, which has none"
             )
+
+
+@dataclass
+class _Job:
+    """One request's seeds waiting in the `Coalescer`, and then its samples (or the error)."""
+
+    key: tuple[Any, ...]
+    seeds: list[int]
+    samples: gen.Samples | None = None
+    error: BaseException | None = None
+
+
+class Coalescer:
+    """Grid requests that wait for the nets together are drawn together: whichever gets the
+    nets first draws the seeds of every waiting request with the same options in one call
+    (at most `MAX_BATCH` seeds), and each request takes its part. Several tabs then share G
+    calls instead of queueing one small call each."""
+
+    MAX_BATCH = 4 * MAX_GRID
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self.lock = lock
+        self.pending: list[_Job] = []
+        self.guard = threading.Lock()  # around `pending` only
+
+    def run(
+        self, key: tuple[Any, ...], seeds: list[int], draw: Callable[[list[int]], gen.Samples]
+    ) -> gen.Samples:
+        """The samples of `seeds`, drawn by `draw(seeds of a batch)` with other waiting
+        requests of the same `key`."""
+        job = _Job(key, list(seeds))
+        with self.guard:
+            self.pending.append(job)
+        with self.lock:
+            batch = self._take(job)
+            if batch:
+                self._draw(batch, draw)
+        if job.error is not None:
+            raise job.error
+        assert job.samples is not None
+        return job.samples
+
+    def _take(self, job: _Job) -> list[_Job]:
+        """The waiting jobs of `job`'s key, `job` first, removed from the queue; empty when
+        another request has drawn `job` already."""
+        with self.guard:
+            if job not in self.pending:
+                return []
+            batch, count = [], 0
+            for other in [job, *(j for j in self.pending if j is not job and j.key == job.key)]:
+                if batch and count + len(other.seeds) > self.MAX_BATCH:
+                    break
+                batch.append(other)
+                count += len(other.seeds)
+            self.pending = [j for j in self.pending if all(j is not b for b in batch)]
+            return batch
+
+    @staticmethod
+    def _draw(batch: list[_Job], draw: Callable[[list[int]], gen.Samples]) -> None:
+        try:
+            samples = draw([seed for job in batch for seed in job.seeds])
+        except BaseException as err:  # every request of the batch gets the error
+            for job in batch:
+                job.error = err
+            return
+        start = 0
+        for job in batch:
+            end = start + len(job.seeds)
+            labels = None if samples.labels is None else samples.labels[start:end]
+            job.samples = gen.Samples(
+                samples.values[start:end], labels, samples.kind, samples.c_dim,
+                samples.class_index, samples.mixture,
+            )  # fmt: skip
+            start = end
 
 
 def _unused(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path:
