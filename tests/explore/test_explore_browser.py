@@ -459,9 +459,17 @@ def test_save_writes_png_and_json_into_the_run(page, serve, stylegan2_run, tmp_p
 def test_class_selector_changes_the_samples(page, serve, cgan_run, tmp_path):
     served = serve(cgan_run)
     open_page(page, served)
-    assert page.eval_on_selector("#class", "select => select.options.length") == 10
+    assert page.eval_on_selector("#class", "select => select.options.length") == 1 + 10
+    # By default image k has class k mod 10, as `gankit generate --seeds` draws them.
+    mixed = grid_srcs(page)
+    assert mixed == server_grid(served, list(range(8)))
+    assert page.inner_text("#grid button >> nth=3") == "3 · class 3"
+
+    page.select_option("#class", "0")
+    settle(page)
     zero = grid_srcs(page)
     assert zero == server_grid(served, list(range(8)), **{"class": 0})
+    assert zero[0] == mixed[0] and zero[1] != mixed[1]
 
     page.select_option("#class", "3")
     settle(page)
@@ -489,6 +497,23 @@ def test_stage_selector_changes_the_resolution(page, serve, progan_run, tmp_path
         served, list(range(8)), resolution=stage["resolution"], alpha=stage["alpha"]
     )
     screenshot(page, "stage", tmp_path)
+
+
+def test_stylegan_v1_growing_run_shows_its_defaults_and_stage(page, serve, stylegan_run):
+    """StyleGAN (v1) in its fade-in: truncation (psi 0.7 with a cutoff by default), noise, stage
+    and style mixing together; the page's defaults draw what the server's defaults draw."""
+    served = serve(stylegan_run)
+    info = served.get_json("/api/info")
+    open_page(page, served)
+    assert page.input_value("#psi") == "0.7"
+    assert page.input_value("#cutoff") == str(info["truncation"]["cutoff"])
+    assert grid_srcs(page) == server_grid(served, list(range(8)))
+    assert page.inner_text("#message") == ""
+    assert src(page, "#mix-image") == served.get_json("/api/mix?row=0&col=1&layers=coarse")["image"]
+
+    page.select_option("#stage", "0")  # 4 px: the mix follows the stage too
+    settle(page)
+    assert decode(grid_srcs(page)[0]).shape[0] == decode(src(page, "#mix-image")).shape[0] == 4
 
 
 # ---------------------------------------------------------------------------------------------

@@ -239,14 +239,14 @@ async function renderGrid(signal, isCurrent) {
     : { seeds: gridSeeds().join(','), ...sharedOptions() };
   const data = await getJSON(`api/grid?${query(params)}`, { signal });
   if (!isCurrent()) return;
-  fillGrid(data.images, latent ? [] : data.seeds);
+  fillGrid(data.images, latent ? [] : data.seeds, data.labels);
   showCommand('grid', data.command);
   shown.grid = compact(params);
 }
 
 /** Puts the images into #grid, reusing the sample buttons already there (no flicker while a
  *  slider moves: only the src attributes change). */
-function fillGrid(images, seeds) {
+function fillGrid(images, seeds, labels) {
   const grid = $('#grid');
   while (grid.children.length > images.length) grid.lastElementChild.remove();
   while (grid.children.length < images.length) grid.append(makeSample());
@@ -266,7 +266,8 @@ function fillGrid(images, seeds) {
       button.disabled = false;
       button.title = `seed ${seed}: click to pin`;
       img.alt = `sample of seed ${seed}`;
-      button.querySelector('.caption').textContent = String(seed);
+      const label = labels ? ` · class ${info.classes[labels[i]] ?? labels[i]}` : '';
+      button.querySelector('.caption').textContent = `${seed}${label}`;
     }
   });
   markPins();
@@ -340,6 +341,8 @@ async function renderMix(signal, isCurrent) {
     layers: $('#mix-layers').value.trim(),
     ...sharedOptions(),
   };
+  // Both sides of a mix share one class; "each in turn" has no meaning for two images.
+  if (info.c_dim > 0 && !params.class) params.class = '0';
   const data = await getJSON(`api/mix?${query(params)}`, { signal });
   if (!isCurrent()) return;
   $('#mix-row-image').src = data.row;
@@ -531,7 +534,9 @@ function setUpControls() {
 
   if (images && info.c_dim > 0) {
     $('#class-controls').hidden = false;
-    fillSelect($('#class'), info.classes.map((name, k) => [String(k), name === String(k) ? name : `${k}: ${name}`]));
+    // '' (the default) sends no class: the server then gives image k class k mod c_dim.
+    const classes = info.classes.map((name, k) => [String(k), name === String(k) ? name : `${k}: ${name}`]);
+    fillSelect($('#class'), [['', 'each in turn'], ...classes]);
   }
   if (images && info.stages) {
     $('#stage-controls').hidden = false;
