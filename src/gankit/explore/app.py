@@ -220,7 +220,8 @@ def serve(
     explorer = Explorer(run_dir, device)
     app = create_app(run_dir, device, explorer)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per slider move
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not log.handlers:  # failures (with their traceback) go to the terminal
+        log.addHandler(logging.StreamHandler(sys.stderr))
     try:
         server = make_server(host, port, app, threaded=True)
     except OSError as err:
