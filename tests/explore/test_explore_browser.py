@@ -55,9 +55,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: True once the page has read /api/info and no shown view waits for the server.
+#: True once the page has read /api/info, no shown view waits for the server, and every image
+#: has been decoded (its load handler, which marks small images pixelated, has run).
 SETTLED = """() => document.body.dataset.ready === 'true'
-    && !document.querySelector('.view:not([hidden])[data-state=pending], .view:not([hidden])[data-state=loading]')"""
+    && !document.querySelector('.view:not([hidden])[data-state=pending], .view:not([hidden])[data-state=loading]')
+    && [...document.images].every((img) => img.complete)"""
 TIMEOUT_MS = 20_000
 
 
@@ -225,6 +227,12 @@ def test_grid_shows_the_servers_samples(page, serve, stylegan2_run, tmp_path):
     assert len(shown) == 8  # the default grid size, seeds 0..7
     assert shown == server_grid(served, list(range(8)))
     assert not np.array_equal(decode(shown[0]), decode(shown[1])), "two seeds, one image"
+    # 8 px samples are scaled up by a whole factor, as sharp blocks.
+    look = page.eval_on_selector(
+        "#grid img",
+        "img => [getComputedStyle(img).imageRendering, img.getBoundingClientRect().width]",
+    )
+    assert look[0] == "pixelated" and look[1] >= 64 and look[1] % 8 == 0, look
     screenshot(page, "grid", tmp_path)
 
     page.select_option("#grid-size", "4")
@@ -527,6 +535,8 @@ def test_points_run_shows_the_scatter(page, serve, points_run, tmp_path):
     shown = base64.b64decode(src(page, "#scatter").partition(",")[2])
     assert shown == served.get_bytes("/api/scatter.png?seed=0&num=2500")
     assert min(decode(shown).shape[:2]) > 100  # a plot, not a sample
+    rendering = page.eval_on_selector("#scatter", "img => getComputedStyle(img).imageRendering")
+    assert rendering == "auto"  # shown at its size or smaller: smooth
     screenshot(page, "scatter", tmp_path)
 
     page.fill("#seed", "7")

@@ -500,14 +500,24 @@ function describeRun() {
   document.title = `gankit explore: ${info.run}`;
 }
 
-/** Scales samples to a sensible on-screen size; small ones stay sharp (pixelated). */
+/** Scales samples to a sensible on-screen size: a whole multiple of the run's resolution when
+ *  that is small (so every pixel becomes an equal block), the target size when it is large. */
 function sizeImages() {
   const root = document.documentElement;
   const res = Math.max(1, info.resolution || 1);
   const fit = (target) => (res >= target ? target : res * Math.floor(target / res));
   root.style.setProperty('--cell', `${fit(GRID_CELL_PX)}px`);
   root.style.setProperty('--big', `${fit(BIG_CELL_PX)}px`);
-  document.body.classList.toggle('pixelated', res < GRID_CELL_PX);
+}
+
+/** Marks each image as it loads: one shown larger than it is gets sharp pixel blocks
+ *  (image-rendering: pixelated) instead of a blur; one shown smaller keeps smooth scaling. The
+ *  check is per image because sizes vary (a ProGAN stage, an uploaded photo to translate). */
+function markPixelated(event) {
+  const img = event.target;
+  if (img.tagName !== 'IMG' || !img.naturalWidth) return;
+  const shownWidth = img.getBoundingClientRect().width || img.naturalWidth;
+  img.classList.toggle('pixelated', img.naturalWidth < shownWidth);
 }
 
 /** "8 px" for a finished stage, "8 px, fading in (alpha 0.25)" for one still growing. */
@@ -643,6 +653,8 @@ function wireControls() {
   });
   $('#message-close').addEventListener('click', () => clearMessage());
   wireDropZone();
+  // 'load' does not bubble: listen in the capture phase to see every image's.
+  document.addEventListener('load', markPixelated, true);
 }
 
 async function start() {
