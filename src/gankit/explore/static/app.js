@@ -288,8 +288,9 @@ function makeSample() {
 /** Pins a seed (the oldest of two pins makes way) or unpins it. */
 function togglePin(seed) {
   const at = pinned.indexOf(seed);
-  if (at >= 0) pinned.splice(at, 1);
-  else {
+  if (at >= 0) {
+    pinned.splice(at, 1);
+  } else {
     pinned.push(seed);
     if (pinned.length > 2) pinned.shift();
   }
