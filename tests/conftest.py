@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from fake_runs import tiny_progan_overrides  # also imported by test modules
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -41,45 +43,6 @@ def shared_data() -> Path:
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder kept for the whole session, for expensive prepared datasets."""
     return tmp_path_factory.mktemp("gankit-shared-cache")
-
-
-def tiny_progan_overrides(out: Path, kimg: float = 0.16) -> list[str]:
-    """CLI flags for a ProGAN run that grows 4 -> 8 -> 16 in a few seconds on one CPU thread."""
-    return [
-        "train",
-        "progan",
-        "--data",
-        "digits",
-        "--resolution",
-        "16",
-        "--out",
-        str(out),
-        "--kimg",
-        str(kimg),
-        "--batch",
-        "8",
-        "--workers",
-        "0",
-        "--no-progress",
-        "--tick-kimg",
-        "0.016",
-        "--snapshot-kimg",
-        "0.08",
-        "--sample-kimg",
-        "0.04",
-        "--set",
-        "model.arch.channel_base=64",
-        "--set",
-        "model.arch.channel_max=16",
-        "--set",
-        "model.arch.z_dim=16",
-        "--set",
-        "recipe.args.fade_kimg=0.032",
-        "--set",
-        "recipe.args.stable_kimg=0.032",
-        "--set",
-        "train.grid_size=16",
-    ]
 
 
 @pytest.fixture

@@ -218,3 +218,42 @@ def hand_made_run(root: Path, name: str, c_dim: int = 0, **arch: object) -> tupl
 def official_z(seed: int, z_dim: int) -> torch.Tensor:
     """The official generate.py's z of a seed: float64 `[1, z_dim]`."""
     return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim))
+
+
+def tiny_progan_overrides(out: Path, kimg: float = 0.16) -> list[str]:
+    """CLI flags for a ProGAN run that grows 4 -> 8 -> 16 in a few seconds on one CPU thread."""
+    return [
+        "train",
+        "progan",
+        "--data",
+        "digits",
+        "--resolution",
+        "16",
+        "--out",
+        str(out),
+        "--kimg",
+        str(kimg),
+        "--batch",
+        "8",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--tick-kimg",
+        "0.016",
+        "--snapshot-kimg",
+        "0.08",
+        "--sample-kimg",
+        "0.04",
+        "--set",
+        "model.arch.channel_base=64",
+        "--set",
+        "model.arch.channel_max=16",
+        "--set",
+        "model.arch.z_dim=16",
+        "--set",
+        "recipe.args.fade_kimg=0.032",
+        "--set",
+        "recipe.args.stable_kimg=0.032",
+        "--set",
+        "train.grid_size=16",
+    ]

@@ -17,7 +17,7 @@ from gankit.cli import main
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny ProGAN run shared by the generate tests (grows 4 -> 16 in 20 iterations)."""
-    from conftest import tiny_progan_overrides
+    from fake_runs import tiny_progan_overrides
 
     out = tmp_path_factory.mktemp("cli") / "run"
     assert main(tiny_progan_overrides(out)) == 0

@@ -553,7 +553,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_stage_option(p: argparse.ArgumentParser) -> None:
-    """`--stage RES[:ALPHA]` of progressive runs, shared by `generate` and `style-mix`."""
+    """`--stage RES[:ALPHA]` of progressive runs, shared by `generate`, `style-mix` and `video`."""
     p.add_argument(
         "--stage",
         metavar="RES[:ALPHA]",
@@ -999,11 +999,12 @@ VIDEO_EPILOG = """\
 A looped walk through the seeds (ranges 0-7 and lists 3,9,4), frames-per-seed frames from each
 seed towards the next and back to the first. StyleGAN2 and StyleGAN walk in W (linear, after
 --trunc) and their first frame is `gankit generate --seed FIRST --num 1`; ProGAN, DCGAN and MLP
-image runs walk in z
-(slerp). .gif always works; .mp4 needs imageio with ffmpeg (pip install imageio imageio-ffmpeg).
+image runs walk in z (slerp). --stage walks an earlier stage of a run still growing. .gif always
+works; .mp4 needs imageio with ffmpeg (pip install imageio imageio-ffmpeg).
 
   gankit video runs/sg2-faces --seeds 0-7 --trunc 0.7 --out walk.gif
   gankit video runs/progan-digits --seeds 1,5,9 --frames-per-seed 60 --out walk.mp4
+  gankit video runs/progan-digits --seeds 1,5 --stage 16 --out walk-16px.gif
 """
 
 
@@ -1027,11 +1028,13 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--batch", type=int, default=16, help="frames per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _add_stage_option(p)
     _add_style_options(p)
     p.set_defaults(handler=_cmd_video)
 
 
 def _cmd_video(args: argparse.Namespace) -> int:
+    from gankit.generate import parse_stage
     from gankit.stylemix import parse_seeds
     from gankit.video import check_video_path, latent_walk, write_video
 
@@ -1047,6 +1050,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
         truncation_cutoff=args.truncation_cutoff,
         noise_mode=args.noise_mode,
         class_index=args.class_index,
+        stage=None if args.stage is None else parse_stage(args.stage),
         batch=args.batch,
         device=args.device,
     )

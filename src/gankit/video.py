@@ -33,13 +33,16 @@ from torch import Tensor, nn
 from gankit.errors import GankitError
 from gankit.generate import (
     class_labels,
+    generator_kwargs,
     has_mapping,
+    latents_of,
     load_generator,
+    output_kind,
     seed_latents,
     seeded_noise,
-    style_kwargs,
+    synthesize,
 )
-from gankit.nets import draw_latents, run_generator
+from gankit.nets import run_generator
 from gankit.viz import to_uint8
 from gankit.viz.plots import lerp, slerp
 
@@ -69,59 +72,81 @@ def latent_walk(
     truncation_cutoff: int | None = None,
     noise_mode: str | None = None,
     class_index: int | None = None,
+    stage: tuple[int, float | None] | None = None,
     batch: int = 16,
     device: str = "auto",
 ) -> Tensor:
     """The frames, uint8 `[len(seeds) * frames_per_seed, C, H, W]`, of a looped walk through the
-    seeds in G_ema of a run (see the module doc)."""
+    seeds in G_ema of a run (see the module doc and `walk`)."""
+    check_walk(seeds, frames_per_seed)
+    G, sampling, spec = load_generator(target, device)
+    return walk(
+        G, spec, sampling, seeds, frames_per_seed=frames_per_seed, truncation_psi=truncation_psi,
+        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode, class_index=class_index,
+        stage=stage, batch=batch,
+    )  # fmt: skip
+
+
+def check_walk(seeds: list[int], frames_per_seed: int) -> None:
+    """Refuse a walk through fewer than two seeds or with no frame per seed."""
     if len(seeds) < 2:
         raise GankitError(f"--seeds: a walk needs at least two seeds; got {len(seeds)}")
     if frames_per_seed < 1:
         raise GankitError(f"--frames-per-seed must be at least 1; got {frames_per_seed}")
-    G, kwargs, spec = load_generator(target, device)
-    if getattr(G, "output_kind", "images") == "points":
+
+
+@torch.no_grad()
+def walk(
+    G: nn.Module,
+    spec: dict[str, Any],
+    sampling: dict[str, Any],
+    seeds: list[int],
+    *,
+    frames_per_seed: int = 30,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = None,
+    noise_mode: str | None = None,
+    class_index: int | None = None,
+    stage: tuple[int, float | None] | None = None,
+    frames: int | None = None,
+    batch: int = 16,
+) -> Tensor:
+    """The first `frames` (None: all) frames of the looped walk through `seeds` of a loaded G
+    (`generate.load_generator`); `stage` is a growing run's (resolution, alpha) as
+    `gankit generate --stage` takes it. `frames = frames_per_seed + 1` of two seeds is the
+    straight path from the first seed's image to the second's, both included."""
+    check_walk(seeds, frames_per_seed)
+    if output_kind(G) == "points":
         raise GankitError(
             f"this run's {spec['name']!r} generator makes 2-D points, not images, so there is no "
             "video to make; use `gankit generate --out points.png` for a scatter"
         )
-    style = style_kwargs(G, spec["name"], truncation_psi, truncation_cutoff, noise_mode)
+    kwargs = generator_kwargs(
+        G, spec, sampling, truncation_psi, truncation_cutoff, noise_mode, stage
+    )
     c_dim = int(spec.get("c_dim") or 0)
     if c_dim and class_index is None:
         raise GankitError(
             f"this run's generator is conditional on {c_dim} classes: choose the class of the "
             f"walk with --class K (0 <= K < {c_dim})"
         )
-    labels = class_labels(c_dim, len(seeds) * frames_per_seed, class_index)
-    with seeded_noise(style, seeds[0], next(G.parameters()).device):
-        if has_mapping(G):
-            return _walk_w(G, seeds, labels, style, frames_per_seed, batch)
-        z = torch.cat([draw_latents(G, 1, torch.Generator().manual_seed(s)) for s in seeds])
-        path = loop_path(z, frames_per_seed, spherical=True)
-        return to_uint8(run_generator(G, path, labels, kwargs, batch))
-
-
-def _walk_w(
-    G: nn.Module,
-    seeds: list[int],
-    labels: Tensor | None,
-    style: dict[str, Any],
-    frames_per_seed: int,
-    batch: int,
-) -> Tensor:
+    total = len(seeds) * frames_per_seed
+    count = total if frames is None else max(1, min(frames, total))
+    labels = class_labels(c_dim, count, class_index)
     device = next(G.parameters()).device
-    c = None if labels is None else labels[: len(seeds)].to(device)
-    ws = G.mapping(
-        seed_latents(G.z_dim, seeds).to(device),
-        c,
-        truncation_psi=style["truncation_psi"],
-        truncation_cutoff=style["truncation_cutoff"],
-    ).cpu()
-    path = loop_path(ws, frames_per_seed, spherical=False)
-    frames = [
-        to_uint8(G.synthesis(path[i : i + batch].to(device), noise_mode=style["noise_mode"]).cpu())
-        for i in range(0, path.shape[0], batch)
-    ]
-    return torch.cat(frames)
+    with seeded_noise(kwargs, seeds[0], device):
+        if has_mapping(G):
+            c = None if labels is None else labels[:1].expand(len(seeds)).to(device)
+            ws = G.mapping(
+                seed_latents(G.z_dim, seeds).to(device), c,
+                truncation_psi=kwargs["truncation_psi"],
+                truncation_cutoff=kwargs["truncation_cutoff"],
+            ).cpu()  # fmt: skip
+            return synthesize(
+                G, loop_path(ws, frames_per_seed, spherical=False)[:count], kwargs, batch
+            )
+        path = loop_path(latents_of(G, seeds), frames_per_seed, spherical=True)[:count]
+        return to_uint8(run_generator(G, path, labels, kwargs, batch))
 
 
 def check_video_path(out: str | os.PathLike) -> Path:

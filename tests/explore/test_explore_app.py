@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from gankit.cli import main
 
@@ -346,15 +346,28 @@ def test_save_writes_the_png_and_a_command_that_reproduces_it(
     np.testing.assert_array_equal(chw(Image.open(tmp_path / "again.png")), chw(Image.open(png)))
 
 
-def test_save_interp_and_translate(
-    client: Callable[[str], Any], stylegan2_run: Path, cyclegan_run: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("name", "stage"), [("stylegan2_run", {}), ("progan_run", {"resolution": 4})]
+)
+def test_a_saved_interpolation_is_the_start_of_the_video_its_command_makes(
+    client: Callable[[str], Any], name: str, stage: dict[str, int], tmp_path: Path
 ) -> None:
-    body = {"view": "interp", "params": {"a": 1, "b": 2, "steps": 4}}
-    saved = ok(client("stylegan2_run").post("/api/save", json=body))
+    body = {"view": "interp", "params": {"a": 1, "b": 2, "steps": 4, **stage}}
+    saved = ok(client(name).post("/api/save", json=body))
     meta = json.loads(Path(saved["json"]).read_text())
-    assert np.load(meta["latents"]).shape == (4, 4, 4)  # the strip's ws
-    assert chw(Image.open(saved["png"])).shape == (1, 8, 32)
-    assert "gankit video" in saved["command"] and "--frames-per-seed 3" in saved["command"]
+    assert meta["seeds"] == [1, 2] and "--frames-per-seed 3" in saved["command"]
+    strip = chw(Image.open(saved["png"]))
+    assert strip.shape == (1, 4 if stage else 8, 4 * (4 if stage else 8))
+    run_command(saved["command"], tmp_path / "walk.gif")
+    with Image.open(tmp_path / "walk.gif") as gif:
+        frames = [chw(frame.convert("L")) for frame in ImageSequence.Iterator(gif)]
+    assert len(frames) == 6  # two seeds x 3 frames: the strip is frames 0-3
+    np.testing.assert_array_equal(strip, np.concatenate(frames[:4], axis=2))
+
+
+def test_save_translate_writes_what_its_command_makes(
+    client: Callable[[str], Any], cyclegan_run: Path, tmp_path: Path
+) -> None:
     form = {"image": (io.BytesIO(image_file()), "x.png"), "direction": "a2b"}
     saved = ok(client("cyclegan_run").post("/api/save?view=translate", data=form))
     assert Path(saved["png"]).parent == cyclegan_run / "explore"

@@ -32,7 +32,7 @@ def _ring_run(out: Path, kimg: float = 0.06, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def progan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ProGAN run with channel_max 16 and two checkpoints (0.08 and 0.16 kimg)."""
-    from conftest import tiny_progan_overrides
+    from fake_runs import tiny_progan_overrides
 
     out = tmp_path_factory.mktemp("progan") / "run"
     assert main(tiny_progan_overrides(out)) == 0

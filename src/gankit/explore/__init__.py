@@ -7,6 +7,7 @@ package does not import Flask; making an app does, with an install hint when it 
 """
 
 from gankit.explore.app import create_app, serve
-from gankit.explore.session import Explorer, RequestError
+from gankit.explore.params import RequestError
+from gankit.explore.session import Explorer
 
 __all__ = ["Explorer", "RequestError", "create_app", "serve"]

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gankit.errors import GankitError
-from gankit.explore.session import MAX_UPLOAD_BYTES, Explorer, RequestError, page_message
+from gankit.explore.params import RequestError, page_message
+from gankit.explore.session import MAX_UPLOAD_BYTES, Explorer
 
 if TYPE_CHECKING:
     import flask

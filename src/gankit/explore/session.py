@@ -14,9 +14,10 @@ command writes, and each answer carries that command:
 
 The nets sit behind one lock: requests from several tabs take turns on the one copy; each
 request is one batched call, and grid requests that wait for the nets together share one
-(`Coalescer`). Parameters are checked here, each refusal a `RequestError` with the
-HTTP status it deserves and one sentence naming the problem and the fix; the library's own
-`GankitError`s (a class outside the run's classes, a layer past num_ws) pass through as 400s.
+(`coalesce.Coalescer`). Parameters are checked by `params.Params`, each refusal a
+`RequestError` with the HTTP status it deserves and one sentence naming the problem and the
+fix; the library's own `GankitError`s (a class outside the run's classes, a layer past num_ws)
+pass through as 400s.
 `save` writes a view into RUN/explore/ (atomically) with a JSON of its parameters, seeds and the
 command that reproduces the PNG.
 """
@@ -26,14 +27,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 import os
 import re
 import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +44,11 @@ from gankit import generate as gen
 from gankit.atomic import fsync_dir, write_atomic, write_text_atomic
 from gankit.device import resolve_device
 from gankit.errors import GankitError
-from gankit.nets import run_generator
+from gankit.explore.coalesce import Coalescer
+from gankit.explore.params import MAX_GRID, Options, Params, RequestError
 from gankit.stylemix import STYLE_GROUPS, StyleMix, mix_styles, named_layers, write_style_mix
 from gankit.viz import make_grid, to_uint8
 
-#: The most images one grid request draws.
-MAX_GRID = 64
 #: The most images an interpolation strip holds.
 MAX_STEPS = 32
 #: The most points one scatter draws.
@@ -63,193 +61,6 @@ MAX_TRANSLATE_SIDE = 2048
 VIEWS = ("grid", "interp", "mix", "scatter", "translate")
 #: Where `gankit project` leaves a projection's ws.
 PROJECTED_NAME = "projected_w.npy"
-
-_STYLE = ("class", "psi", "cutoff", "noise", "resolution", "alpha")
-#: Each view's parameters (names starting with "_", e.g. a cache buster, are ignored).
-PARAMS: dict[str, tuple[str, ...]] = {
-    "grid": ("seeds", *_STYLE, "latent"),
-    "interp": ("a", "b", "steps", *_STYLE),
-    "mix": ("row", "col", "layers", "row_latent", *_STYLE),
-    "scatter": ("seed", "num"),
-    "translate": ("direction",),
-}
-_SEED_RANGE = re.compile(r"^(\d+)-(\d+)$")
-#: The CLI's flags in the library's messages -> the page's parameter names.
-_PAGE_WORDS = (
-    (re.compile(r"--trunc-cutoff\b"), "cutoff"),
-    (re.compile(r"--trunc\b"), "psi"),
-    (re.compile(r"--noise-mode\b"), "noise"),
-    (re.compile(r"--styles\b"), "layers"),
-    (re.compile(r"--class\b"), "class"),
-    (re.compile(r"--stage\b"), "stage"),
-)
-
-
-class RequestError(GankitError):
-    """A request `gankit explore` refuses, with its HTTP status (400 unless given)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def page_message(message: str) -> str:
-    """A library error's message in the page's words: `--trunc 0.5` reads `psi 0.5`."""
-    for pattern, word in _PAGE_WORDS:
-        message = pattern.sub(word, message)
-    return message
-
-
-# ------------------------------------------------------------------ parameters
-
-
-class Params:
-    """One request's parameters for a view: each read and checked once; names the view does
-    not take are refused, naming those it does."""
-
-    def __init__(self, values: Mapping[str, Any], view: str) -> None:
-        allowed = PARAMS[view]
-        unknown = sorted(k for k in values if k not in allowed and not k.startswith("_"))
-        if unknown:
-            raise RequestError(
-                f"unknown parameter {unknown[0]!r} for the {view} view; it takes "
-                f"{', '.join(allowed)}"
-            )
-        self.view = view
-        self.values = {k: _as_text(v) for k, v in values.items() if k in allowed}
-
-    def text(self, name: str) -> str | None:
-        """The parameter as given (None when absent or empty)."""
-        value = self.values.get(name)
-        return value if value else None
-
-    def integer(self, name: str, default: int | None = None, lo: int | None = None,
-                hi: int | None = None) -> int | None:  # fmt: skip
-        """An integer parameter within [lo, hi] (either end open when None)."""
-        text = self.text(name)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise RequestError(f"{name}={text!r} is not a whole number") from None
-        if lo is not None and value < lo:
-            raise RequestError(
-                f"{name}={value} is below {lo}" + ("" if hi is None else f" (use {lo} .. {hi})")
-            )
-        if hi is not None and value > hi:
-            raise RequestError(
-                f"{name}={value} is above {hi}" + ("" if lo is None else f" (use {lo} .. {hi})")
-            )
-        return value
-
-    def number(self, name: str) -> float | None:
-        """A finite float parameter."""
-        text = self.text(name)
-        if text is None:
-            return None
-        try:
-            value = float(text)
-        except ValueError:
-            raise RequestError(f"{name}={text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise RequestError(f"{name}={text!r} is not a finite number")
-        return value
-
-    def seed(self, name: str, default: int | None = None) -> int:
-        """A seed in 0 .. 2**32 - 1; required unless it has a default."""
-        text = self.text(name)
-        if text is None:
-            if default is None:
-                raise RequestError(f"the {self.view} view needs {name}=SEED (0 .. {gen.MAX_SEED})")
-            return default
-        return _seed(text, name)
-
-    def seeds(self, name: str) -> list[int]:
-        """Seeds as a list `0,5,9` with ranges `10-13`: at least one, at most `MAX_GRID`."""
-        text = self.text(name)
-        if text is None:
-            raise RequestError(f"the {self.view} view needs {name}=LIST, e.g. {name}=0,1,2,3")
-        seeds: list[int] = []
-        for item in (part.strip() for part in text.split(",")):
-            match = _SEED_RANGE.match(item)
-            if match and int(match.group(1)) <= int(match.group(2)):
-                first, last = _seed(match.group(1), name), _seed(match.group(2), name)
-                if last - first >= MAX_GRID:
-                    raise RequestError(f"a grid holds at most {MAX_GRID} images; {item} is more")
-                seeds += range(first, last + 1)
-            else:
-                seeds.append(_seed(item, name))
-        if len(seeds) > MAX_GRID:
-            raise RequestError(f"a grid holds at most {MAX_GRID} images; got {len(seeds)} seeds")
-        return seeds
-
-
-def _as_text(value: Any) -> str:
-    """A parameter value from a query string or a JSON body, as text."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    if value is None:
-        return ""
-    return str(value).strip()
-
-
-def _seed(text: str, name: str) -> int:
-    """`text` as a seed, or a `RequestError` naming the valid range."""
-    try:
-        seed = int(text)
-    except ValueError:
-        raise RequestError(
-            f"{name}={text!r}: seeds are whole numbers 0 .. {gen.MAX_SEED}, as a list 0,1,2 or "
-            "a range 0-7"
-        ) from None
-    if not 0 <= seed <= gen.MAX_SEED:
-        raise RequestError(f"seed {seed} is outside 0 .. {gen.MAX_SEED}")
-    return seed
-
-
-@dataclass
-class Options:
-    """A view's sampling options, as the library takes them and as the CLI's flags."""
-
-    class_index: int | None
-    truncation_psi: float | None
-    truncation_cutoff: int | None
-    noise_mode: str | None
-    stage: tuple[int, float | None] | None
-
-    @classmethod
-    def read(cls, p: Params) -> Options:
-        resolution, alpha = p.integer("resolution"), p.number("alpha")
-        if alpha is not None and resolution is None:
-            raise RequestError("alpha sets the fade-in of a stage: give resolution=R with it")
-        return cls(
-            p.integer("class"), p.number("psi"), p.integer("cutoff"), p.text("noise"),
-            None if resolution is None else (resolution, alpha),
-        )  # fmt: skip
-
-    def kwargs(self, with_class: bool = True) -> dict[str, Any]:
-        """Keyword arguments of `generate.sample` / `stylemix.mix_styles`."""
-        out = dict(truncation_psi=self.truncation_psi, truncation_cutoff=self.truncation_cutoff,
-                   noise_mode=self.noise_mode, stage=self.stage)  # fmt: skip
-        return {"class_index": self.class_index, **out} if with_class else out
-
-    def flags(self, with_class: bool = True, with_stage: bool = True) -> list[str]:
-        """The same options as `gankit generate` / `style-mix` / `video` flags."""
-        flags = []
-        if with_class and self.class_index is not None:
-            flags += ["--class", str(self.class_index)]
-        if self.truncation_psi is not None:
-            flags += ["--trunc", repr(self.truncation_psi)]
-        if self.truncation_cutoff is not None:
-            flags += ["--trunc-cutoff", str(self.truncation_cutoff)]
-        if self.noise_mode is not None:
-            flags += ["--noise-mode", self.noise_mode]
-        if with_stage and self.stage is not None:
-            res, alpha = self.stage
-            flags += ["--stage", str(res) if alpha is None else f"{res}:{alpha!r}"]
-        return flags
-
 
 # ------------------------------------------------------------------ pictures
 
@@ -491,43 +302,26 @@ class Explorer:
         """The interpolation strip between seeds a and b as PNG bytes."""
         return strip_png(self._interp(Params(values, "interp"))[0])
 
-    @torch.no_grad()
     def _interp(self, p: Params) -> tuple[torch.Tensor, dict[str, Any]]:
         """(uint8 frames `[steps, C, H, W]`, what made them): `gankit video --seeds a,b
-        --frames-per-seed steps-1`'s first `steps` frames, a's image to b's (W-lerp for a
-        mapping network, z-slerp otherwise; a conditional run without class uses class 0)."""
-        from gankit.video import loop_path
+        --frames-per-seed steps-1`'s first `steps` frames, a's image to b's (`video.walk`; a
+        conditional run without class uses class 0)."""
+        from gankit.video import walk
 
         self._need_latent_images("interpolation")
         a, b = p.seed("a"), p.seed("b")
         steps = p.integer("steps", 8, 2, MAX_STEPS)
         options = Options.read(p)
-        c_dim = int(self.spec.get("c_dim") or 0)
-        if c_dim and options.class_index is None:
+        if int(self.spec.get("c_dim") or 0) and options.class_index is None:
             options.class_index = 0
-        G, spec, sampling = self.G, self.spec, self.sampling
         with self.lock:
-            kwargs = gen.generator_kwargs(G, spec, sampling, **options.kwargs(with_class=False))
-            labels = gen.class_labels(c_dim, steps, options.class_index)
-            device = next(G.parameters()).device
-            with gen.seeded_noise(kwargs, a, device):
-                if gen.has_mapping(G):
-                    c = None if labels is None else labels[:2].to(device)
-                    z = gen.seed_latents(G.z_dim, [a, b]).to(device)
-                    ws = G.mapping(z, c, truncation_psi=kwargs["truncation_psi"],
-                                   truncation_cutoff=kwargs["truncation_cutoff"]).cpu()  # fmt: skip
-                    path = loop_path(ws, steps - 1, spherical=False)[:steps]
-                    frames = gen.synthesize(G, path, kwargs)
-                else:
-                    z = gen.latents_of(G, [a, b])
-                    path = loop_path(z, steps - 1, spherical=True)[:steps]
-                    frames = to_uint8(run_generator(G, path, labels, kwargs))
-        video = ["--seeds", f"{a},{b}", "--frames-per-seed", str(steps - 1)]
-        video += options.flags(with_stage=False)
-        note = f"the strip is frames 0-{steps - 1} of this walk"
-        if options.stage is not None and not self._trained_stage(kwargs):
-            note += " (at the checkpoint's stage: gankit video has no --stage)"
-        facts = {"seeds": [a, b], "steps": steps, "latents": path, "note": note,
+            frames = walk(
+                self.G, self.spec, self.sampling, [a, b], frames_per_seed=steps - 1,
+                frames=steps, **options.kwargs(),
+            )  # fmt: skip
+        video = ["--seeds", f"{a},{b}", "--frames-per-seed", str(steps - 1), *options.flags()]
+        facts = {"seeds": [a, b], "steps": steps,
+                 "note": f"the strip is frames 0-{steps - 1} of this walk",
                  "command": self.command("video", video, "interp.gif")}  # fmt: skip
         return frames, facts
 
@@ -653,12 +447,8 @@ class Explorer:
 
     def _save_interp(self, p: Params, png: Path, upload: Any) -> dict[str, Any]:
         frames, facts = self._interp(p)
-        latents = png.with_suffix(".latents.npy")
-        path = facts.pop("latents")
-        write_atomic(latents, lambda f: np.save(f, path.numpy()))
         write_atomic(png, lambda f: f.write(strip_png(frames)))
-        space = "ws [steps, num_ws, w_dim]" if gen.has_mapping(self.G) else "z [steps, z_dim]"
-        return {**facts, "latents": str(latents), "latents_are": space}
+        return facts
 
     def _save_mix(self, p: Params, png: Path, upload: Any) -> dict[str, Any]:
         figure, command = self._mix(p, str(png))
@@ -697,11 +487,6 @@ class Explorer:
             words = [name, str(self.checkpoint), *args]
         return shlex.join(["gankit", *words, "--out", out, "--device", self.device.type])
 
-    def _trained_stage(self, kwargs: dict[str, Any]) -> bool:
-        """True when G's kwargs render the stage the checkpoint was trained at."""
-        res, alpha = gen.trained_stage(self.G, self.sampling)
-        return (kwargs.get("resolution", res), kwargs.get("alpha", alpha)) == (res, alpha)
-
     def _need_latent_images(self, what: str) -> None:
         if self.kind != "images":
             use = "the scatter" if self.kind == "points" else "translate"
@@ -716,80 +501,6 @@ class Explorer:
                 f"{what} needs a StyleGAN2 or StyleGAN run (a mapping network and style "
                 f"inputs); this run's generator is {self.family!r}, which has none"
             )
-
-
-@dataclass
-class _Job:
-    """One request's seeds waiting in the `Coalescer`, and then its samples (or the error)."""
-
-    key: tuple[Any, ...]
-    seeds: list[int]
-    samples: gen.Samples | None = None
-    error: BaseException | None = None
-
-
-class Coalescer:
-    """Grid requests that wait for the nets together are drawn together: whichever gets the
-    nets first draws the seeds of every waiting request with the same options in one call
-    (at most `MAX_BATCH` seeds), and each request takes its part. Several tabs then share G
-    calls instead of queueing one small call each."""
-
-    MAX_BATCH = 4 * MAX_GRID
-
-    def __init__(self, lock: threading.RLock) -> None:
-        self.lock = lock
-        self.pending: list[_Job] = []
-        self.guard = threading.Lock()  # around `pending` only
-
-    def run(
-        self, key: tuple[Any, ...], seeds: list[int], draw: Callable[[list[int]], gen.Samples]
-    ) -> gen.Samples:
-        """The samples of `seeds`, drawn by `draw(seeds of a batch)` with other waiting
-        requests of the same `key`."""
-        job = _Job(key, list(seeds))
-        with self.guard:
-            self.pending.append(job)
-        with self.lock:
-            batch = self._take(job)
-            if batch:
-                self._draw(batch, draw)
-        if job.error is not None:
-            raise job.error
-        assert job.samples is not None
-        return job.samples
-
-    def _take(self, job: _Job) -> list[_Job]:
-        """The waiting jobs of `job`'s key, `job` first, removed from the queue; empty when
-        another request has drawn `job` already."""
-        with self.guard:
-            if job not in self.pending:
-                return []
-            batch, count = [], 0
-            for other in [job, *(j for j in self.pending if j is not job and j.key == job.key)]:
-                if batch and count + len(other.seeds) > self.MAX_BATCH:
-                    break
-                batch.append(other)
-                count += len(other.seeds)
-            self.pending = [j for j in self.pending if all(j is not b for b in batch)]
-            return batch
-
-    @staticmethod
-    def _draw(batch: list[_Job], draw: Callable[[list[int]], gen.Samples]) -> None:
-        try:
-            samples = draw([seed for job in batch for seed in job.seeds])
-        except BaseException as err:  # every request of the batch gets the error
-            for job in batch:
-                job.error = err
-            return
-        start = 0
-        for job in batch:
-            end = start + len(job.seeds)
-            labels = None if samples.labels is None else samples.labels[start:end]
-            job.samples = gen.Samples(
-                samples.values[start:end], labels, samples.kind, samples.c_dim,
-                samples.class_index, samples.mixture,
-            )  # fmt: skip
-            start = end
 
 
 def _unused(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path:
