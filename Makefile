@@ -13,11 +13,12 @@ THREADS ?=
 DEVICE ?=
 DEMO_FLAGS := $(if $(THREADS),--threads $(THREADS)) $(if $(DEVICE),--device $(DEVICE))
 
-.PHONY: help install test browser-deps demo lint format clean
+.PHONY: help install test browser-deps demo explore lint format clean
 
 help:
 	@echo "make install  create .venv and install gankit (TORCH_INDEX=https://download.pytorch.org/whl/cpu: CPU-only PyTorch)"
 	@echo "make demo     install, then train ProGAN 4x4 -> 32x32 on the digits (about 5 min on 2 CPU cores; THREADS=N, DEVICE=cuda)"
+	@echo "make explore  install Flask, then serve the web page of runs/demo (RUN=runs/other) on http://127.0.0.1:7860/"
 	@echo "make test     install with the test extras, then run the test suite (after browser-deps)"
 	@echo "make browser-deps  install Debian's chromium for the browser tests (as root, if missing; never fails)"
 	@echo "make lint     ruff check and format check"
@@ -60,6 +61,15 @@ browser-deps:
 demo: $(VENV)/.installed
 	@rm -rf runs/demo
 	$(BIN)/gankit train configs/progan-digits-demo.yaml --out runs/demo $(DEMO_FLAGS)
+
+# `make explore` after `make demo` (or RUN=runs/other): gankit explore's page on 127.0.0.1:7860.
+RUN ?= runs/demo
+$(VENV)/.installed-explore: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[explore]'
+	@touch $@
+
+explore: $(VENV)/.installed-explore
+	$(BIN)/gankit explore $(RUN) $(if $(THREADS),--threads $(THREADS)) $(if $(DEVICE),--device $(DEVICE))
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
