@@ -131,7 +131,8 @@ class Explorer:
         target = Path(run)
         self.device = resolve_device(device)
         self.translation = gen.translation_run(target)
-        self.checkpoint, state = open_checkpoint(target)
+        checkpoint, state = open_checkpoint(target)
+        self.checkpoint = checkpoint.resolve()  # saved commands work from any folder
         self.spec: dict[str, Any] = dict(state["model"])
         del state
         self.run_dir = (gen.run_dir_of(target) or self.checkpoint.parent).resolve()
