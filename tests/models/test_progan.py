@@ -83,17 +83,18 @@ def test_shapes_ranges_and_errors_at_every_stage() -> None:
         nets["G"](torch.randn(2, 8), resolution=32)
 
 
-def test_fused_generator_computes_the_unfused_one() -> None:
-    """The official fused upsample + conv is the same function as the separate layers."""
-    fused = tiny(16)
+def test_generator_block_is_nearest_upsample_then_two_convs() -> None:
+    """G's fused upsample + conv (the official fused layer) is the function of the two layers."""
     torch.manual_seed(0)
-    plain = progan.build(16, 3, channel_base=128, channel_max=16, z_dim=8, fused_scale=False)
-    plain.load_state_dict(fused.state_dict())
-    z = torch.randn(4, 8)
-    for res, alpha in [(8, 0.3), (16, 1.0)]:
-        torch.testing.assert_close(
-            fused["G"](z, resolution=res, alpha=alpha), plain["G"](z, resolution=res, alpha=alpha)
-        )
+    block = tiny(16)["G"].blocks[1]
+    with torch.no_grad():
+        block.conv0.bias.normal_()
+    x = torch.randn(2, block.conv0.in_channels, 4, 4)
+    w, b = block.conv0.scaled()
+    h = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), w, b, padding=1)
+    h = block.norm(F.leaky_relu(h, 0.2))
+    expected = block.norm(F.leaky_relu(block.conv1(h), 0.2))
+    torch.testing.assert_close(block(x), expected)
 
 
 def test_fused_discriminator_pools_before_bias_and_activation_as_the_official_code() -> None:

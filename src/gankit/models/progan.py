@@ -12,20 +12,21 @@ Progressive growing is explicit: `G(z, resolution=R, alpha=a)` and `D(img, alpha
 image). With a < 1 the newest block is faded in: `(1 - a) * upsample(toRGB_prev(x_prev)) + a * toRGB(x)`
 in G, and `(1 - a) * fromRGB_prev(avgpool(img)) + a * block(fromRGB(img))` in D.
 
-`fused_scale` (default true, as in the official `G_paper`/`D_paper`): G's nearest upsample and the
-first 3x3 conv of a block run as one stride-2 transposed conv (the same function), and D's second
-3x3 conv and its 2x average pooling as one stride-2 conv, pooled before its bias and LeakyReLU
-(the official fused layer; unfused, as in the paper's text and rosinality's port, D pools after the
-LeakyReLU). The fused layers skip the multiply-adds that upsampling copies and pooling averages:
-4/9 of the work (`gankit.nn.resample`). Runs saved before the option existed keep the unfused
-layers (`earlier_arch`).
+G's nearest upsample and the first 3x3 conv of a block always run as one stride-2 transposed conv
+(`gankit.nn.resample.upsample_conv2d`): the same function as the two layers, at 4/9 of the
+multiply-adds (none spent on the copies upsampling makes); the official code's fused G layer.
+`fused_scale` (default true, as in the official `D_paper`): D's second 3x3 conv and its 2x average
+pooling run as one stride-2 conv, pooled before its bias and LeakyReLU (the official fused layer,
+4/9 of the work); false: the separate layers of the paper's text and rosinality's port, where D
+pools after the LeakyReLU. Runs saved before the option existed keep the separate D layers
+(`earlier_arch`).
 
 Deviations: the 4x4 dense layer uses the official code's gain sqrt(2)/4; toRGB is applied before the
 nearest upsample on the fade-in branch (identical result, 4x cheaper). The model is unconditional.
 
-Speed: 3x3 convolutions go through `EqualConv2d`'s CPU Winograd path where it applies, and the 2x
-nearest upsampling is a broadcast copy whose gradient is a 2x2 sum pooling (`upsample2x`), which on
-CPU is several times faster than `F.interpolate`'s nearest kernel at these sizes.
+Speed: 3x3 convolutions go through `EqualConv2d`'s CPU Winograd path where it applies, and the
+fade-in branch's 2x nearest upsampling is a broadcast copy whose gradient is a 2x2 sum pooling
+(`upsample2x`), several times faster on CPU than `F.interpolate`'s nearest kernel at these sizes.
 """
 
 from __future__ import annotations
@@ -60,19 +61,17 @@ def check_resolution(img_resolution: int, family: str = "progan") -> list[int]:
 
 
 class _GBlock(nn.Module):
-    """Upsample 2x (nearest), then two 3x3 conv -> LeakyReLU -> PixelNorm. `fused`: the upsample
-    and the first conv run as one transposed conv (same values, 4/9 of the work)."""
+    """Upsample 2x (nearest), then two 3x3 conv -> LeakyReLU -> PixelNorm. The upsample and the
+    first conv run as one transposed conv (`upsample_conv2d`: the same values, 4/9 of the work)."""
 
-    def __init__(self, in_ch: int, out_ch: int, pixel_norm: bool, fused: bool) -> None:
+    def __init__(self, in_ch: int, out_ch: int, pixel_norm: bool) -> None:
         super().__init__()
         self.conv0 = EqualConv2d(in_ch, out_ch, 3)
         self.conv1 = EqualConv2d(out_ch, out_ch, 3)
         self.norm = PixelNorm() if pixel_norm else nn.Identity()
-        self.fused = fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = upsample_conv2d(x, *self.conv0.scaled()) if self.fused else self.conv0(upsample2x(x))
-        x = self.norm(F.leaky_relu(x, LRELU_SLOPE))
+        x = self.norm(F.leaky_relu(upsample_conv2d(x, *self.conv0.scaled()), LRELU_SLOPE))
         return self.norm(F.leaky_relu(self.conv1(x), LRELU_SLOPE))
 
 
@@ -105,7 +104,6 @@ class Generator(nn.Module):
         channel_max: int = 512,
         normalize_latents: bool = True,
         pixel_norm: bool = True,
-        fused_scale: bool = True,
     ) -> None:
         super().__init__()
         self.z_dim, self.c_dim = z_dim, 0
@@ -114,7 +112,7 @@ class Generator(nn.Module):
         ch = [channels_at(r, channel_base, channel_max) for r in self.resolutions]
         self.latent_norm = PixelNorm() if normalize_latents else nn.Identity()
         blocks: list[nn.Module] = [_GInput(z_dim, ch[0], pixel_norm)]
-        blocks += [_GBlock(ch[i - 1], ch[i], pixel_norm, fused_scale) for i in range(1, len(ch))]
+        blocks += [_GBlock(ch[i - 1], ch[i], pixel_norm) for i in range(1, len(ch))]
         self.blocks = nn.ModuleList(blocks)
         self.to_rgb = nn.ModuleList(EqualConv2d(c, img_channels, 1, gain=1.0) for c in ch)
 
@@ -250,8 +248,8 @@ def build(
 ) -> nn.ModuleDict:
     """ProGAN G and D (progressive growing, equalized LR, PixelNorm, minibatch stddev).
 
-    `fused_scale` (the official code's option and default): G's upsample + first conv and D's
-    second conv + pooling run fused (see the module docstring); false: the separate layers."""
+    `fused_scale` (the official code's option and default): D's second conv + pooling run as
+    the official fused layer (see the module docstring); false: the separate layers."""
     if c_dim:
         raise ConfigError(
             f"progan is unconditional but the data has {c_dim} classes; train it without labels "
@@ -265,7 +263,6 @@ def build(
         channel_max,
         normalize_latents,
         pixel_norm,
-        fused_scale,
     )
     D = Discriminator(
         img_resolution,
