@@ -507,6 +507,31 @@ def test_stage_selector_changes_the_resolution(page, serve, progan_run, tmp_path
     screenshot(page, "stage", tmp_path)
 
 
+def test_alpha_slider_fades_the_trained_stage_in_and_out(page, serve, progan_run):
+    """The trained stage opens at its own alpha; moving the slider renders any alpha below it
+    (`gankit generate --stage R:ALPHA`); the smallest resolution has no fade to move."""
+    served = serve(progan_run)
+    info = served.get_json("/api/info")
+    open_page(page, served)
+    res, alpha = info["stage"]["resolution"], info["stage"]["alpha"]
+    assert 0 < alpha < 1 and page.is_enabled("#alpha")
+    assert page.get_attribute("#alpha", "max") == str(alpha)
+    trained = grid_srcs(page)
+    assert trained == server_grid(served, list(range(8)), resolution=res, alpha=alpha)
+
+    page.fill("#alpha", "0")
+    settle(page)
+    faded = grid_srcs(page)
+    assert page.inner_text("#alpha-value") == "0.00"
+    assert faded == server_grid(served, list(range(8)), resolution=res, alpha=0)
+    assert decode(faded[0]).shape == decode(trained[0]).shape and faded[0] != trained[0]
+
+    smallest = min(range(len(info["stages"])), key=lambda i: info["stages"][i]["resolution"])
+    page.select_option("#stage", str(smallest))
+    settle(page)
+    assert page.is_disabled("#alpha") and page.input_value("#alpha") == "1"
+
+
 def test_stylegan_v1_growing_run_shows_its_defaults_and_stage(page, serve, stylegan_run):
     """StyleGAN (v1) in its fade-in: truncation (psi 0.7 with a cutoff by default), noise, stage
     and style mixing together; the page's defaults draw what the server's defaults draw."""

@@ -28,6 +28,8 @@ let translateFile = null;
 const shown = {};
 /** Each view's schedule function (see liveView). */
 const views = {};
+/** Whether the fade-in alpha slider was moved since the stage was chosen (see sharedOptions). */
+let alphaMoved = false;
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -220,7 +222,9 @@ function sharedOptions() {
   if (info.stages) {
     const stage = info.stages[Number($('#stage').value)];
     options.resolution = stage.resolution;
-    options.alpha = stage.alpha;
+    // Until the slider moves, the stage's own alpha exactly (a trained alpha such as 0.337 lies
+    // between the slider's 0.05 steps).
+    options.alpha = alphaMoved ? $('#alpha').value : String(stage.alpha ?? 1);
   }
   return options;
 }
@@ -556,6 +560,7 @@ function setUpControls() {
       (s) => info.stage && s.resolution === info.stage.resolution && s.alpha === info.stage.alpha,
     );
     $('#stage').value = String(trained >= 0 ? trained : info.stages.length - 1);
+    fitAlpha();
   }
   if (images && (info.truncation || info.noise_modes)) {
     $('#truncation-controls').hidden = false;
@@ -602,6 +607,25 @@ function showPsi() {
   $('#psi-value').textContent = Number($('#psi').value).toFixed(2);
 }
 
+/** The alpha slider for the chosen stage: up to the alpha that stage was trained to (1 for a
+ *  finished one), set to it; fixed at 1 at the smallest resolution, which has nothing to fade
+ *  from. Called when the stage changes, so moving the slider itself keeps its value. */
+function fitAlpha() {
+  alphaMoved = false;
+  const stage = info.stages[Number($('#stage').value)];
+  const smallest = Math.min(...info.stages.map((s) => s.resolution));
+  const top = stage.alpha === null ? 1 : stage.alpha;
+  const slider = $('#alpha');
+  slider.max = String(top);
+  slider.value = String(top);
+  slider.disabled = stage.resolution === smallest;
+  showAlpha();
+}
+
+function showAlpha() {
+  $('#alpha-value').textContent = Number($('#alpha').value).toFixed(2);
+}
+
 /** Which views a control feeds; every input event of it re-renders them. */
 function wireControls() {
   const images = ['grid', 'interp', 'mix'];
@@ -618,7 +642,11 @@ function wireControls() {
   on('#grid-size', ['grid']);
   on('#scatter-num', ['scatter']);
   on('#class', images);
-  on('#stage', images);
+  on('#stage', images, fitAlpha);
+  on('#alpha', images, () => {
+    alphaMoved = true;
+    showAlpha();
+  });
   on('#psi', images, showPsi);
   on('#cutoff', images);
   on('#noise', images);
