@@ -464,6 +464,10 @@ def test_save_writes_png_and_json_into_the_run(page, serve, stylegan2_run, tmp_p
 # Class and stage selectors
 
 
+def info_resolution(served) -> int:
+    return served.get_json("/api/info")["resolution"]
+
+
 def test_class_selector_changes_the_samples(page, serve, cgan_run, tmp_path):
     served = serve(cgan_run)
     open_page(page, served)
@@ -478,6 +482,19 @@ def test_class_selector_changes_the_samples(page, serve, cgan_run, tmp_path):
     zero = grid_srcs(page)
     assert zero == server_grid(served, list(range(8)), **{"class": 0})
     assert zero[0] == mixed[0] and zero[1] != mixed[1]
+
+    # Classes each in turn: the walk between two pins takes the first pin's class, so its first
+    # frame is the pinned image itself.
+    page.select_option("#class", "")
+    settle(page)
+    page.click("#grid button >> nth=3")
+    page.click("#grid button >> nth=5")
+    settle(page)
+    walk = base64.b64decode(src(page, "#interp").partition(",")[2])
+    assert walk == served.get_bytes("/api/interp.png?a=3&b=5&steps=8&class=3")
+    first = decode(walk)[:, : info_resolution(served)]
+    np.testing.assert_array_equal(first, decode(mixed[3]))
+    assert "(class 3)" in page.inner_text("#interp-help")
 
     page.select_option("#class", "3")
     settle(page)

@@ -21,6 +21,9 @@ const $ = (selector) => document.querySelector(selector);
 let info = null;
 /** The seeds pinned in the grid (at most two, oldest first): the interpolation's ends. */
 const pinned = [];
+/** The class each pinned sample was drawn with (conditional runs, classes "each in turn"): the
+ *  walk takes the first pin's, so it starts at the very image that was pinned. */
+const pinnedLabels = new Map();
 /** The image the translation view translates (from the file chooser or a drop). */
 let translateFile = null;
 /** The parameters of what each view shows now: the Save button saves exactly what is on screen,
@@ -272,6 +275,7 @@ function fillGrid(images, seeds, labels) {
       img.alt = `sample of seed ${seed}`;
       const label = labels ? ` · class ${info.classes[labels[i]] ?? labels[i]}` : '';
       button.querySelector('.caption').textContent = `${seed}${label}`;
+      button.dataset.label = labels ? String(labels[i]) : '';
     }
   });
   markPins();
@@ -285,17 +289,18 @@ function makeSample() {
   caption.className = 'caption';
   caption.setAttribute('aria-hidden', 'true'); // the image's alt text already names the seed
   button.append(document.createElement('img'), caption);
-  button.addEventListener('click', () => togglePin(Number(button.dataset.seed)));
+  button.addEventListener('click', () => togglePin(Number(button.dataset.seed), button.dataset.label));
   return button;
 }
 
 /** Pins a seed (the oldest of two pins makes way) or unpins it. */
-function togglePin(seed) {
+function togglePin(seed, label) {
   const at = pinned.indexOf(seed);
   if (at >= 0) {
     pinned.splice(at, 1);
   } else {
     pinned.push(seed);
+    if (label) pinnedLabels.set(seed, label);
     if (pinned.length > 2) pinned.shift();
   }
   markPins();
@@ -324,12 +329,14 @@ async function renderInterp(signal, isCurrent) {
   }
   const [a, b] = pinned;
   const params = { a, b, steps: $('#interp-steps').value, ...sharedOptions() };
+  if (params.class === '' && pinnedLabels.has(a)) params.class = pinnedLabels.get(a);
   const src = await getPngDataURL(`api/interp.png?${query(params)}`, { signal });
   if (!isCurrent()) return;
   img.src = src;
   img.style.setProperty('--steps', String(params.steps));
   img.hidden = false;
-  $('#interp-help').textContent = `From seed ${a} to seed ${b}.`;
+  const inClass = params.class ? ` (class ${info.classes[params.class] ?? params.class})` : '';
+  $('#interp-help').textContent = `From seed ${a} to seed ${b}${inClass}.`;
   shown.interp = compact(params);
 }
 
