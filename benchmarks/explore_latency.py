@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loop_step import cpu_model
 
 #: Tiny widths per recipe, as tests/explore/conftest.py trains them (8 px there).
 TINY: dict[str, list[str]] = {
@@ -45,17 +47,6 @@ TINY: dict[str, list[str]] = {
     "cyclegan": ["model.arch.ngf=2", "model.arch.ndf=2", "model.arch.n_blocks=1",
                  "model.arch.netD=n_layers", "model.arch.n_layers_d=1"],
 }  # fmt: skip
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def train_tiny_runs(root: Path, resolution: int) -> list[Path]:

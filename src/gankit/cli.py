@@ -859,6 +859,17 @@ without --allow-remote. Needs Flask: pip install 'gankit[explore]'.
 """
 
 
+def _set_threads(threads: int | None) -> None:
+    """`--threads N` of the sampling and evaluation commands: torch's CPU threads (None: its default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise GankitError(f"--threads must be at least 1; got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _add_explore(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "explore",
@@ -889,18 +900,10 @@ def _add_explore(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_explore(args: argparse.Namespace) -> int:
     from gankit.explore import serve
-    from gankit.explore.app import check_host, require_flask
 
     if not 0 < args.port < 65536:
         raise GankitError(f"--port must lie in 1 .. 65535; got {args.port}")
-    check_host(args.host, args.port, args.allow_remote)
-    require_flask()
-    if args.threads is not None:
-        if args.threads < 1:
-            raise GankitError(f"--threads must be at least 1; got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     serve(
         args.run,
         host=args.host,
@@ -1187,12 +1190,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from gankit.evaluate import evaluate_target, write_json
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise GankitError(f"--threads must be at least 1; got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     evaluation = evaluate_target(
         args.target,
         args.metrics,

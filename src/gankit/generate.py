@@ -34,6 +34,7 @@ what the command writes.
 from __future__ import annotations
 
 import inspect
+import io
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -490,14 +491,21 @@ def load_ws(path: str | Path, G: nn.Module, family: str = "") -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise GankitError(f"--ws {str(path)!r}: no such file")
+    return read_ws(path, G, family, f"--ws {str(path)!r}")
+
+
+def read_ws(source: Path | bytes, G: nn.Module, family: str, what: str) -> torch.Tensor:
+    """float32 ws `[N, num_ws, w_dim]` from a .npy file or its bytes (an upload), never
+    unpickling; `what` names the source in the errors (`check_ws`)."""
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(io.BytesIO(source) if isinstance(source, bytes) else source,
+                        allow_pickle=False)  # fmt: skip
     except (ValueError, OSError, EOFError):
         raise GankitError(
-            f"--ws {str(path)!r} is not a .npy array file; give the projected_w.npy that "
-            "`gankit project` writes (float32 [num_ws, w_dim])"
+            f"{what} is not a .npy array file; give the projected_w.npy that `gankit project` "
+            "writes (float32 [num_ws, w_dim])"
         ) from None
-    return check_ws(array, G, family, f"--ws {str(path)!r}")
+    return check_ws(array, G, family, what)
 
 
 def check_ws(array: np.ndarray, G: nn.Module, family: str, what: str) -> torch.Tensor:

@@ -233,20 +233,11 @@ class Explorer:
         self._need_mapping("projected latents")
         if len(data) > MAX_UPLOAD_BYTES:
             raise RequestError(_too_large(filename, len(data)), 413)
-        try:
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError):
-            raise RequestError(
-                f"{filename!r} is not a .npy array file; upload the projected_w.npy that "
-                "`gankit project` writes (float32 [num_ws, w_dim])"
-            ) from None
-        ws = gen.check_ws(array, self.G, self.family, repr(filename))
+        gen.read_ws(data, self.G, self.family, repr(filename))  # refuses what it cannot take
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(filename).stem).strip(".-") or "latent"
         with self.lock:
             path = _unused(self.explore_dir / "latents", stem, (".npy",))
-            write_atomic(
-                path, lambda f: np.save(f, ws.numpy()[0] if array.ndim == 2 else ws.numpy())
-            )
+            write_atomic(path, lambda f: f.write(data))  # checked: a plain array, no pickle
         return {"name": path.relative_to(self.run_dir).with_suffix("").as_posix()}
 
     # -------------------------------------------------------------- views
